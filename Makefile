@@ -1,0 +1,36 @@
+# fundledger — common tasks. Every target is phony; see scripts/ for details.
+GO ?= go
+
+.PHONY: build test demo bench faults fuzz migrate lint clean
+
+build:
+	$(GO) build -o bin/fundledger ./cmd/fundledger
+
+# The whole suite: PostgreSQL via scripts/pg-ensure.sh, go vet, go test -race.
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+bench:
+	bash scripts/bench.sh
+
+faults:
+	bash scripts/faults.sh
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime 60s ./events/
+
+# Needs DATABASE_URL (e.g. DATABASE_URL=$$(bash scripts/pg-ensure.sh) make migrate).
+migrate:
+	$(GO) run ./cmd/fundledger migrate
+
+# gofmt check over the repo's Go files (hidden dirs such as .data/ skipped), then go vet.
+lint:
+	@out="$$(find . -path './.*' -prune -o -path './bin' -prune -o -path './data' -prune -o -path './vendor' -prune -o -type f -name '*.go' -exec gofmt -l {} +)"; \
+	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/fundledger/fundledger/ledger/postgres"
+	"github.com/fundledger/fundledger/service"
+)
+
+func init() {
+	register(command{"serve", "run the ledger: migrate, consume, post, publish, serve the read API", runServe})
+	register(command{"migrate", "apply the database migrations and exit", runMigrate})
+}
+
+// env reads a setting with a default.
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
+	cfg := &service.Config{}
+	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("NATS_URL"), "NATS server URL(s); empty runs an embedded server (NATS_URL)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("FUNDLEDGER_DATA_DIR", "./data"), "data directory of the embedded server and signing key (FUNDLEDGER_DATA_DIR)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", "127.0.0.1:8080"), "read API address (HTTP_ADDR)")
+	every, err := strconv.ParseInt(env("SNAPSHOT_EVERY", "10000"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("SNAPSHOT_EVERY: %w", err)
+	}
+	fs.Int64Var(&cfg.SnapshotEvery, "snapshot-every", every, "journal transactions per fund between automatic snapshots; 0 never (SNAPSHOT_EVERY)")
+	for _, d := range []struct {
+		name, env, def, help string
+		into             *time.Duration
+	}{
+		{"snapshot-interval", "SNAPSHOT_INTERVAL", "1h", "snapshot every changed fund this often; 0 never (SNAPSHOT_INTERVAL)", &cfg.SnapshotInterval},
+		{"hold-window", "HOLD_WINDOW", "5m", "how long an event naming an unseen grant or payment is held (HOLD_WINDOW)", &cfg.HoldWindow},
+	} {
+		v, err := time.ParseDuration(env(d.env, d.def))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.env, err)
+		}
+		fs.DurationVar(d.into, d.name, v, d.help)
+	}
+	cfg.SigningKey = os.Getenv("FUNDLEDGER_SIGNING_KEY")
+	batch, err := strconv.Atoi(env("FUNDLEDGER_BATCH", "2000"))
+	if err != nil {
+		return nil, fmt.Errorf("FUNDLEDGER_BATCH: %w", err)
+	}
+	fs.IntVar(&cfg.BatchSize, "batch", batch, "most events applied in one database transaction (FUNDLEDGER_BATCH)")
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg, err := configFromEnv(fs)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if cfg.DatabaseURL == "" {
+		return usageError{"DATABASE_URL is required"}
+	}
+	cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg.API = apiHandler
+	cfg.Failpoint = failpoint()
+	return service.New(*cfg).Run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	url := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *url == "" {
+		return usageError{"DATABASE_URL is required"}
+	}
+	if err := postgres.Migrate(ctx, *url); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "migrations applied")
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package jetstream carries fundledger's events over NATS JetStream: it
+// ensures the streams, consumes FUND_EVENTS in batches from the position
+// the database recorded, and relays the outbox to LEDGER_OUT.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fundledger/fundledger/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Connect dials NATS and keeps reconnecting for ever: the service waits
+// for a restarted server rather than giving up.
+func Connect(url, name string) (*nats.Conn, error) {
+	return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true), nats.ReconnectBufSize(64<<20))
+}
+
+// EnsureStreams creates FUND_EVENTS and LEDGER_OUT with file storage when
+// they are missing. Existing streams are left as the operator set them;
+// they are never deleted.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	cfgs := []jetstream.StreamConfig{
+		{Name: events.InboundStream, Subjects: []string{events.InboundSubjects}, Storage: jetstream.FileStorage,
+			Duplicates: 2 * time.Minute, MaxMsgSize: events.MaxMessageBytes + 64<<10},
+		{Name: events.OutboundStream, Subjects: []string{events.OutboundSubjects}, Storage: jetstream.FileStorage,
+			Duplicates: 2 * time.Minute},
+	}
+	for _, cfg := range cfgs {
+		_, err := js.Stream(ctx, cfg.Name)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("jetstream: look up stream %s: %w", cfg.Name, err)
+		}
+		if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("jetstream: create stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Consumer pulls FUND_EVENTS in stream order.
+type Consumer struct {
+	cons jetstream.Consumer
+	it   jetstream.MessagesContext
+}
+
+// ConsumerOptions tune the durable consumer.
+type ConsumerOptions struct {
+	AckWait       time.Duration
+	MaxAckPending int
+	Buffer        int // messages the client keeps ready
+}
+
+// StartConsumer (re)creates the durable consumer name so that it delivers
+// from after position, the last stream sequence the database applied. The
+// database, not the consumer's ack state, is the record of what was
+// applied: starting from it after a crash redelivers exactly what was not
+// committed, in stream order.
+func StartConsumer(ctx context.Context, js jetstream.JetStream, name string, position uint64, o ConsumerOptions) (*Consumer, error) {
+	if err := js.DeleteConsumer(ctx, events.InboundStream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("jetstream: reset consumer: %w", err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.AckWait,
+		MaxAckPending: o.MaxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if position > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, position+1
+	}
+	cons, err := js.CreateConsumer(ctx, events.InboundStream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: create consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(o.Buffer))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: pull: %w", err)
+	}
+	return &Consumer{cons: cons, it: it}, nil
+}
+
+// Batch is a run of messages and the handles to acknowledge them.
+type Batch struct {
+	Messages []events.Message
+	raw      []jetstream.Msg
+}
+
+// Next waits up to idle for a first message, then takes whatever follows
+// within linger of the previous one, up to max. An empty batch means the
+// stream was idle.
+func (c *Consumer) Next(ctx context.Context, max int, idle, linger time.Duration) (*Batch, error) {
+	b := &Batch{}
+	wait, cancel := context.WithTimeout(ctx, idle)
+	m, err := c.it.Next(jetstream.NextContext(wait))
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return b, ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return b, nil
+		}
+		return b, fmt.Errorf("jetstream: next: %w", err)
+	}
+	b.add(m)
+	for len(b.raw) < max {
+		m, err := c.it.Next(jetstream.NextMaxWait(linger))
+		if err != nil {
+			break
+		}
+		b.add(m)
+	}
+	return b, nil
+}
+
+func (b *Batch) add(m jetstream.Msg) {
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	b.raw = append(b.raw, m)
+	b.Messages = append(b.Messages, events.Message{StreamSeq: seq, Subject: m.Subject(), Data: m.Data()})
+}
+
+// InProgress tells the server the batch is still being worked on, so it is
+// not redelivered while a commit is retried.
+func (b *Batch) InProgress() {
+	for _, m := range b.raw {
+		_ = m.InProgress()
+	}
+}
+
+// Ack acknowledges the batch after its commit. The last message is
+// double-acked: the server confirms it, and acks on one connection are
+// handled in order, so the earlier ones were handled too. A lost ack is
+// harmless: the database position skips a redelivered message.
+func (b *Batch) Ack(ctx context.Context) error {
+	if len(b.raw) == 0 {
+		return nil
+	}
+	for _, m := range b.raw[:len(b.raw)-1] {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("jetstream: ack: %w", err)
+		}
+	}
+	if err := b.raw[len(b.raw)-1].DoubleAck(ctx); err != nil {
+		return fmt.Errorf("jetstream: ack: %w", err)
+	}
+	return nil
+}
+
+// Stop ends the pull.
+func (c *Consumer) Stop() { c.it.Stop() }

@@ -1,0 +1,303 @@
+// Package ledger is the domain of fundledger: funds and their chart of
+// accounts, money, the posting rules that turn an accepted event into
+// balanced journal transactions, the checks that refuse one, the per-fund
+// hash chain and reconciliation snapshots. It imports no database, network
+// or HTTP package: the store in ledger/postgres loads what a unit of work
+// needs into Books and writes back what changed.
+package ledger
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Accounts of every fund's chart (CONTRACT.md section 3).
+const (
+	AccountCash          = "cash"
+	AccountGrantsPayable = "grants_payable"
+	AccountAllocIn       = "allocations:in"
+	AccountAllocOut      = "allocations:out"
+	contributionsPrefix  = "contributions:"
+	grantExpensePrefix   = "grant_expense:"
+)
+
+// ContributionAccount is the income account for a contribution source kind.
+func ContributionAccount(sourceKind string) string { return contributionsPrefix + sourceKind }
+
+// GrantExpenseAccount is the expense account of a program.
+func GrantExpenseAccount(program string) string { return grantExpensePrefix + program }
+
+// DebitNormal reports whether an account's balance is reported on the debit
+// side (assets, expenses, outflows) rather than the credit side.
+func DebitNormal(account string) bool {
+	return account == AccountCash || account == AccountAllocOut || strings.HasPrefix(account, grantExpensePrefix)
+}
+
+// Side is the side of a posting.
+type Side string
+
+// The two sides of a posting.
+const (
+	Debit  Side = "debit"
+	Credit Side = "credit"
+)
+
+// Money formats an amount the way every wire and API message does: a string
+// with exactly two places.
+func Money(d decimal.Decimal) string { return d.StringFixed(2) }
+
+// Posting is one line of a journal transaction.
+type Posting struct {
+	Account string          `json:"account"`
+	Side    Side            `json:"side"`
+	Amount  decimal.Decimal `json:"amount"`
+}
+
+// MarshalJSON writes the amount as a two-place string.
+func (p Posting) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Account string `json:"account"`
+		Side    Side   `json:"side"`
+		Amount  string `json:"amount"`
+	}{p.Account, p.Side, Money(p.Amount)})
+}
+
+// Ref is a named reference recorded with a transaction: business ids, the
+// people named in the event, the counterparty fund.
+type Ref struct {
+	Key   string
+	Value string
+}
+
+// Txn is one journal transaction of one fund.
+type Txn struct {
+	FundID   string
+	Seq      int64
+	EventID  string
+	Type     string
+	Source   string
+	Time     time.Time // recorded time, UTC, microsecond precision
+	Refs     []Ref     // sorted by key
+	Postings []Posting
+	PrevHash []byte
+	Hash     []byte
+}
+
+// TimeText is the recorded time as written on the wire and hashed:
+// RFC 3339 in UTC with exactly six fraction digits.
+func TimeText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// MarshalJSON writes the transaction in the shape of CONTRACT.md section 7,
+// which is also the payload of ledger.<fund>.posted.
+func (t *Txn) MarshalJSON() ([]byte, error) {
+	refs := make(map[string]string, len(t.Refs))
+	for _, r := range t.Refs {
+		refs[r.Key] = r.Value
+	}
+	return json.Marshal(struct {
+		Seq      int64             `json:"seq"`
+		FundID   string            `json:"fund_id"`
+		EventID  string            `json:"event_id"`
+		Type     string            `json:"type"`
+		Source   string            `json:"source"`
+		Time     string            `json:"time"`
+		Refs     map[string]string `json:"refs"`
+		Hash     string            `json:"hash"`
+		PrevHash string            `json:"prev_hash"`
+		Postings []Posting         `json:"postings"`
+	}{t.Seq, t.FundID, t.EventID, t.Type, t.Source, TimeText(t.Time), refs,
+		hex.EncodeToString(t.Hash), hex.EncodeToString(t.PrevHash), t.Postings})
+}
+
+// Balance is the running debit and credit totals of one account.
+type Balance struct {
+	Debits, Credits decimal.Decimal
+	// loaded totals, so the store can write only the change.
+	loadedDebits, loadedCredits decimal.Decimal
+}
+
+// NewBalance is a balance as loaded from the store.
+func NewBalance(debits, credits decimal.Decimal) *Balance {
+	return &Balance{Debits: debits, Credits: credits, loadedDebits: debits, loadedCredits: credits}
+}
+
+// Delta is what changed since the balance was loaded.
+func (b *Balance) Delta() (debits, credits decimal.Decimal) {
+	return b.Debits.Sub(b.loadedDebits), b.Credits.Sub(b.loadedCredits)
+}
+
+// On returns the balance on the account's normal side.
+func (b *Balance) On(account string) decimal.Decimal {
+	if DebitNormal(account) {
+		return b.Debits.Sub(b.Credits)
+	}
+	return b.Credits.Sub(b.Debits)
+}
+
+// Program is a spending program of a fund with its optional yearly cap per
+// beneficiary.
+type Program struct {
+	Code  string
+	Cap   *decimal.Decimal
+	Dirty bool
+}
+
+// Fund is one fund's book as held in a unit of work.
+type Fund struct {
+	ID, Name, Currency string
+	OpenedEventID      string
+	OpenedAt           time.Time
+	HeadSeq            int64
+	HeadHash           []byte
+	HeadTime           time.Time
+	OpenGrants         int64
+	SnapshotSeq        int64
+	SnapshotJournalSeq int64
+	Programs           map[string]*Program
+	Balances           map[string]*Balance
+
+	New   bool // opened in this unit of work
+	Dirty bool // head or counters changed
+}
+
+// Balance returns an account's balance, creating an empty one.
+func (f *Fund) Balance(account string) *Balance {
+	b := f.Balances[account]
+	if b == nil {
+		b = NewBalance(decimal.Zero, decimal.Zero)
+		f.Balances[account] = b
+	}
+	return b
+}
+
+// Amount is an account's balance on its normal side (zero if never used).
+func (f *Fund) Amount(account string) decimal.Decimal {
+	if b := f.Balances[account]; b != nil {
+		return b.On(account)
+	}
+	return decimal.Zero
+}
+
+// Available is cash less grants payable: what the fund may still commit.
+func (f *Fund) Available() decimal.Decimal {
+	return f.Amount(AccountCash).Sub(f.Amount(AccountGrantsPayable))
+}
+
+// GrantKey names a grant within its fund.
+type GrantKey struct{ FundID, GrantID string }
+
+// PaymentKey names a payment within its fund.
+type PaymentKey struct{ FundID, PaymentID string }
+
+// BizKey names a business id of a kind within a fund.
+type BizKey struct{ FundID, Kind, ID string }
+
+// CapKey names a beneficiary's usage of a program in a calendar year.
+type CapKey struct {
+	FundID, Program, Beneficiary string
+	Year                         int
+}
+
+// Kinds of business id.
+const (
+	BizGrant        = "grant"
+	BizPayment      = "payment"
+	BizContribution = "contribution"
+	BizAllocation   = "allocation"
+	BizRecovery     = "recovery"
+	BizBatch        = "batch"
+)
+
+// BizID records that a business id was taken by an applied event.
+type BizID struct {
+	BizKey
+	EventID string
+	Hash    [32]byte
+	New     bool
+}
+
+// Grant is one approved grant and what has happened to it.
+type Grant struct {
+	GrantKey
+	BeneficiaryRef string
+	Program        string
+	Category       string
+	ApprovedOn     time.Time
+	EventID        string
+	Approved       decimal.Decimal
+	Paid           decimal.Decimal
+	Returned       decimal.Decimal
+	Cancelled      decimal.Decimal
+	Recovered      decimal.Decimal
+	Closed         bool
+	ActivityN      int
+
+	New, Dirty bool
+}
+
+// Outstanding is what is still owed on the grant.
+func (g *Grant) Outstanding() decimal.Decimal {
+	return g.Approved.Sub(g.Cancelled).Sub(g.Paid).Add(g.Returned)
+}
+
+// Recoverable is what the grant has paid net of returns and recoveries.
+func (g *Grant) Recoverable() decimal.Decimal {
+	return g.Paid.Sub(g.Returned).Sub(g.Recovered)
+}
+
+// State is open, paid or cancelled, as the read API reports it.
+func (g *Grant) State() string {
+	switch {
+	case g.Closed:
+		return "cancelled"
+	case g.Outstanding().IsZero():
+		return "paid"
+	default:
+		return "open"
+	}
+}
+
+// Payment is one disbursement of a grant.
+type Payment struct {
+	PaymentKey
+	GrantID  string
+	Amount   decimal.Decimal
+	Returned decimal.Decimal
+	PaidOn   time.Time
+	BankRef  string
+	EventID  string
+
+	New, Dirty bool
+}
+
+// CapUsage is approved less cancelled for one beneficiary, program and year.
+type CapUsage struct {
+	CapKey
+	Used   decimal.Decimal
+	loaded decimal.Decimal
+	Dirty  bool
+}
+
+// NewCapUsage is a usage as loaded from the store.
+func NewCapUsage(k CapKey, used decimal.Decimal) *CapUsage {
+	return &CapUsage{CapKey: k, Used: used, loaded: used}
+}
+
+// Delta is what changed since the usage was loaded.
+func (c *CapUsage) Delta() decimal.Decimal { return c.Used.Sub(c.loaded) }
+
+// Activity is one line of a grant's history.
+type Activity struct {
+	GrantKey
+	N          int
+	Kind       string // approved, disbursed, returned, cancelled, recovered
+	Ref        string // payment or recovery id
+	Amount     decimal.Decimal
+	JournalSeq int64 // 0 when nothing was posted
+	EventID    string
+	Time       time.Time
+}

@@ -1,0 +1,334 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/fundledger/fundledger/events"
+	"github.com/fundledger/fundledger/ledger"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// write stores everything the batch produced with one statement per table:
+// COPY for new rows, unnest for updates, so a batch of thousands of events
+// costs a handful of round trips and balance rows are written once each.
+func (u *unit) write() error {
+	ch := u.books.Changes()
+	steps := []func(ledger.Changes) error{
+		u.writeFunds, u.writeJournal, u.writeBalances, u.writeGrants, u.writePayments,
+		u.writeActivity, u.writeBiz, u.writeCaps, u.writeInbox, u.writeHeld, u.writeRejections,
+		u.writeSnapshots, u.writeOutbox,
+	}
+	for _, step := range steps {
+		if err := step(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *unit) copy(table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := u.tx.CopyFrom(u.ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("write %s: %w", table, err)
+	}
+	return nil
+}
+
+func (u *unit) exec(what, sql string, args ...any) error {
+	if _, err := u.tx.Exec(u.ctx, sql, args...); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	return nil
+}
+
+func (u *unit) writeFunds(ch ledger.Changes) error {
+	var newRows [][]any
+	var ids, names []string
+	var seqs, open, snapSeqs, snapJ []int64
+	var hashes [][]byte
+	var times []any
+	var progFund, progCode []string
+	var progCap []*decimal.Decimal
+	for _, f := range ch.Funds {
+		var headTime any
+		if f.HeadSeq > 0 {
+			headTime = f.HeadTime
+		}
+		if f.New {
+			newRows = append(newRows, []any{f.ID, f.Name, f.Currency, f.OpenedEventID, f.OpenedAt, f.HeadSeq, f.HeadHash,
+				headTime, f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq})
+		} else {
+			ids = append(ids, f.ID)
+			names = append(names, f.Name)
+			seqs, hashes, times = append(seqs, f.HeadSeq), append(hashes, f.HeadHash), append(times, headTime)
+			open, snapSeqs, snapJ = append(open, f.OpenGrants), append(snapSeqs, f.SnapshotSeq), append(snapJ, f.SnapshotJournalSeq)
+		}
+		for _, p := range f.Programs {
+			if p.Dirty {
+				progFund, progCode, progCap = append(progFund, f.ID), append(progCode, p.Code), append(progCap, p.Cap)
+			}
+		}
+	}
+	if err := u.copy("funds", []string{"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash",
+		"head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"}, newRows); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		if err := u.exec("funds", `
+			UPDATE funds f SET head_seq = v.head_seq, head_hash = v.head_hash, head_time = v.head_time,
+			       open_grants = v.open_grants, snapshot_seq = v.snapshot_seq, snapshot_journal_seq = v.snapshot_journal_seq
+			  FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[])
+			       AS v(fund_id, head_seq, head_hash, head_time, open_grants, snapshot_seq, snapshot_journal_seq)
+			 WHERE f.fund_id = v.fund_id`, ids, seqs, hashes, times, open, snapSeqs, snapJ); err != nil {
+			return err
+		}
+	}
+	if len(progFund) > 0 {
+		return u.exec("programs", `
+			INSERT INTO programs (fund_id, code, cap) SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])
+			ON CONFLICT (fund_id, code) DO UPDATE SET cap = excluded.cap`, progFund, progCode, progCap)
+	}
+	return nil
+}
+
+// writeJournal copies postings before their journal rows: the journal's
+// statement trigger then checks every new transaction balances.
+func (u *unit) writeJournal(ledger.Changes) error {
+	var jrows, prows [][]any
+	for _, t := range u.books.Txns {
+		refs := make(map[string]string, len(t.Refs))
+		for _, r := range t.Refs {
+			refs[r.Key] = r.Value
+		}
+		rj, err := json.Marshal(refs)
+		if err != nil {
+			return err
+		}
+		jrows = append(jrows, []any{t.FundID, t.Seq, t.EventID, t.Type, t.Source, t.Time, json.RawMessage(rj), t.PrevHash, t.Hash})
+		for i, p := range t.Postings {
+			prows = append(prows, []any{t.FundID, t.Seq, int32(i), p.Account, string(p.Side), p.Amount})
+		}
+	}
+	if err := u.copy("postings", []string{"fund_id", "seq", "line", "account", "side", "amount"}, prows); err != nil {
+		return err
+	}
+	return u.copy("journal", []string{"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"}, jrows)
+}
+
+// writeBalances adds each touched account's net change once, however many
+// events of the batch hit it.
+func (u *unit) writeBalances(ch ledger.Changes) error {
+	var funds, accounts []string
+	var drs, crs []decimal.Decimal
+	for _, f := range ch.Funds {
+		for name, b := range f.Balances {
+			dr, cr := b.Delta()
+			if dr.IsZero() && cr.IsZero() {
+				continue
+			}
+			funds, accounts, drs, crs = append(funds, f.ID), append(accounts, name), append(drs, dr), append(crs, cr)
+		}
+	}
+	if len(funds) == 0 {
+		return nil
+	}
+	return u.exec("balances", `
+		INSERT INTO balances (fund_id, account, debits, credits)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[])
+		ON CONFLICT (fund_id, account) DO UPDATE
+		   SET debits = balances.debits + excluded.debits, credits = balances.credits + excluded.credits`,
+		funds, accounts, drs, crs)
+}
+
+func (u *unit) writeGrants(ch ledger.Changes) error {
+	var rows [][]any
+	var funds, ids []string
+	var paid, ret, canc, rec []decimal.Decimal
+	var closed []bool
+	var n []int32
+	for _, g := range ch.Grants {
+		if g.New {
+			rows = append(rows, []any{g.FundID, g.GrantID, g.BeneficiaryRef, g.Program, g.Category, g.ApprovedOn, g.EventID,
+				g.Approved, g.Paid, g.Returned, g.Cancelled, g.Recovered, g.Closed, int32(g.ActivityN)})
+			continue
+		}
+		funds, ids = append(funds, g.FundID), append(ids, g.GrantID)
+		paid, ret, canc, rec = append(paid, g.Paid), append(ret, g.Returned), append(canc, g.Cancelled), append(rec, g.Recovered)
+		closed, n = append(closed, g.Closed), append(n, int32(g.ActivityN))
+	}
+	if err := u.copy("grants", []string{"fund_id", "grant_id", "beneficiary_ref", "program", "category", "approved_on", "event_id",
+		"approved", "paid", "returned", "cancelled", "recovered", "closed", "activity_n"}, rows); err != nil {
+		return err
+	}
+	if len(funds) == 0 {
+		return nil
+	}
+	return u.exec("grants", `
+		UPDATE grants g SET paid = v.paid, returned = v.returned, cancelled = v.cancelled, recovered = v.recovered,
+		       closed = v.closed, activity_n = v.n
+		  FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::bool[], $8::int[])
+		       AS v(fund_id, grant_id, paid, returned, cancelled, recovered, closed, n)
+		 WHERE g.fund_id = v.fund_id AND g.grant_id = v.grant_id`, funds, ids, paid, ret, canc, rec, closed, n)
+}
+
+func (u *unit) writePayments(ch ledger.Changes) error {
+	var rows [][]any
+	var funds, ids []string
+	var ret []decimal.Decimal
+	for _, p := range ch.Payments {
+		if p.New {
+			rows = append(rows, []any{p.FundID, p.PaymentID, p.GrantID, p.Amount, p.Returned, p.PaidOn, p.BankRef, p.EventID})
+			continue
+		}
+		funds, ids, ret = append(funds, p.FundID), append(ids, p.PaymentID), append(ret, p.Returned)
+	}
+	if err := u.copy("payments", []string{"fund_id", "payment_id", "grant_id", "amount", "returned", "paid_on", "bank_ref", "event_id"}, rows); err != nil {
+		return err
+	}
+	if len(funds) == 0 {
+		return nil
+	}
+	return u.exec("payments", `
+		UPDATE payments p SET returned = v.returned
+		  FROM unnest($1::text[], $2::text[], $3::numeric[]) AS v(fund_id, payment_id, returned)
+		 WHERE p.fund_id = v.fund_id AND p.payment_id = v.payment_id`, funds, ids, ret)
+}
+
+func (u *unit) writeActivity(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.books.Activity))
+	for _, a := range u.books.Activity {
+		var seq any
+		if a.JournalSeq > 0 {
+			seq = a.JournalSeq
+		}
+		rows = append(rows, []any{a.FundID, a.GrantID, int32(a.N), a.Kind, a.Ref, a.Amount, seq, a.EventID, a.Time})
+	}
+	return u.copy("grant_activity", []string{"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"}, rows)
+}
+
+func (u *unit) writeBiz(ch ledger.Changes) error {
+	rows := make([][]any, 0, len(ch.Biz))
+	for _, x := range ch.Biz {
+		rows = append(rows, []any{x.FundID, x.Kind, x.ID, x.EventID, x.Hash[:]})
+	}
+	return u.copy("business_ids", []string{"fund_id", "kind", "id", "event_id", "content_hash"}, rows)
+}
+
+func (u *unit) writeCaps(ch ledger.Changes) error {
+	var funds, progs, bens []string
+	var years []int32
+	var deltas []decimal.Decimal
+	for _, c := range ch.Caps {
+		if d := c.Delta(); !d.IsZero() {
+			funds, progs, bens = append(funds, c.FundID), append(progs, c.Program), append(bens, c.Beneficiary)
+			years, deltas = append(years, int32(c.Year)), append(deltas, d)
+		}
+	}
+	if len(funds) == 0 {
+		return nil
+	}
+	return u.exec("cap usage", `
+		INSERT INTO cap_usage (fund_id, program, beneficiary_ref, year, used)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::numeric[])
+		ON CONFLICT (fund_id, program, beneficiary_ref, year) DO UPDATE SET used = cap_usage.used + excluded.used`,
+		funds, progs, bens, years, deltas)
+}
+
+func (u *unit) writeInbox(ledger.Changes) error {
+	var rows [][]any
+	var ids, outcomes []string
+	for _, r := range u.inbox {
+		if r.fromDB {
+			ids, outcomes = append(ids, r.eventID), append(outcomes, r.outcome)
+			continue
+		}
+		rows = append(rows, []any{r.eventID, r.fundID, r.typ, int64(r.streamSeq), r.outcome, u.now})
+	}
+	if err := u.copy("inbox", []string{"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"}, rows); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return u.exec("inbox", `
+		UPDATE inbox i SET outcome = v.outcome, processed_at = $3
+		  FROM unnest($1::text[], $2::text[]) AS v(event_id, outcome) WHERE i.event_id = v.event_id`, ids, outcomes, u.now)
+}
+
+func (u *unit) writeHeld(ledger.Changes) error {
+	var rows [][]any
+	for _, h := range u.heldNew {
+		if !h.resolved {
+			rows = append(rows, []any{h.eventID, h.fundID, int64(h.streamSeq), h.subject, h.raw, h.waitingOn, string(h.code), h.receivedAt, h.deadline})
+		}
+	}
+	if err := u.copy("held", []string{"event_id", "fund_id", "stream_seq", "subject", "raw", "waiting_on", "code", "received_at", "deadline"}, rows); err != nil {
+		return err
+	}
+	var gone, moved, waits, codes []string
+	for _, h := range u.heldDB {
+		switch {
+		case h.resolved:
+			gone = append(gone, h.eventID)
+		case h.changed:
+			moved, waits, codes = append(moved, h.eventID), append(waits, h.waitingOn), append(codes, string(h.code))
+		}
+	}
+	if len(gone) > 0 {
+		if err := u.exec("held", `DELETE FROM held WHERE event_id = ANY($1)`, gone); err != nil {
+			return err
+		}
+	}
+	if len(moved) > 0 {
+		return u.exec("held", `
+			UPDATE held h SET waiting_on = v.waiting_on, code = v.code
+			  FROM unnest($1::text[], $2::text[], $3::text[]) AS v(event_id, waiting_on, code) WHERE h.event_id = v.event_id`,
+			moved, waits, codes)
+	}
+	return nil
+}
+
+func (u *unit) writeRejections(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.rejections))
+	for _, r := range u.rejections {
+		raw, enc := rawText(r.raw)
+		var lines any
+		if len(r.rej.Lines) > 0 {
+			b, err := json.Marshal(r.rej.Lines)
+			if err != nil {
+				return err
+			}
+			lines = json.RawMessage(b)
+		}
+		rows = append(rows, []any{r.eventID, r.typ, r.fundID, string(r.rej.Code), r.rej.Message, lines, r.receivedAt, raw, enc == "base64", int64(r.streamSeq)})
+	}
+	return u.copy("rejections", []string{"event_id", "type", "fund_id", "code", "message", "lines", "received_at", "raw", "raw_base64", "stream_seq"}, rows)
+}
+
+func (u *unit) writeSnapshots(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.books.Snapshots))
+	for _, s := range u.books.Snapshots {
+		body, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{s.FundID, s.SnapshotSeq, s.Label, s.AsOfJournalSeq, json.RawMessage(body), body, u.now})
+		u.outbox = append(u.outbox, outboxRow{subject: events.SnapshotSubject(s.FundID),
+			msgID: fmt.Sprintf("snapshot:%s:%d", s.FundID, s.SnapshotSeq), payload: body})
+		u.res.Snapshots++
+	}
+	return u.copy("snapshots", []string{"fund_id", "snapshot_seq", "label", "as_of_journal_seq", "body", "published", "created_at"}, rows)
+}
+
+func (u *unit) writeOutbox(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.outbox))
+	for _, o := range u.outbox {
+		rows = append(rows, []any{o.subject, o.msgID, o.payload})
+	}
+	u.res.Outbox = len(rows)
+	return u.copy("outbox", []string{"subject", "msg_id", "payload"}, rows)
+}

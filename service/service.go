@@ -1,0 +1,389 @@
+// Package service runs fundledger: it migrates the database, connects to
+// (or embeds) NATS JetStream, holds the consumer lease, applies events in
+// batches, relays the outbox, takes timed snapshots and serves HTTP.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fundledger/fundledger/events"
+	"github.com/fundledger/fundledger/events/jetstream"
+	"github.com/fundledger/fundledger/events/natsembed"
+	"github.com/fundledger/fundledger/ledger/postgres"
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
+)
+
+// Config is everything serve needs; cmd/fundledger fills it from the
+// environment (CONTRACT.md section 8).
+type Config struct {
+	DatabaseURL      string
+	NATSURL          string // empty: run an embedded server
+	DataDir          string
+	HTTPAddr         string
+	SnapshotEvery    int64
+	SnapshotInterval time.Duration
+	HoldWindow       time.Duration
+	SigningKey       string // base64 Ed25519 seed; empty: keep one in DataDir
+
+	// Consumer is the durable consumer's name (default "fundledger").
+	Consumer string
+	// BatchSize caps the messages applied in one database transaction.
+	BatchSize int
+	// Linger is how long a batch waits for one more message.
+	Linger time.Duration
+	// EmbeddedPort is the embedded server's preferred port (default 4222).
+	EmbeddedPort int
+	// API serves /v1/...; nil serves only /healthz and /metrics.
+	API func(*postgres.Store) http.Handler
+	// Failpoint, when set, is called at named points ("before-commit",
+	// "after-commit", "after-ack"); an error it returns makes the leader
+	// drop what it holds as a crash would. Tests only.
+	Failpoint func(point string) error
+
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.Consumer == "" {
+		c.Consumer = "fundledger"
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 2000
+	}
+	if c.Linger <= 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.EmbeddedPort == 0 {
+		c.EmbeddedPort = 4222
+	}
+	if c.HoldWindow == 0 {
+		c.HoldWindow = 5 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+}
+
+// Service is a running ledger.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	Store    *postgres.Store
+	Metrics  *Metrics
+	Signer   *Signer
+	NATSURL  string
+	HTTPAddr string // the address actually listened on
+
+	ready   chan struct{}
+	leading sync.Mutex
+	leader  bool
+}
+
+// New prepares a service; Run starts it.
+func New(cfg Config) *Service {
+	cfg.defaults()
+	return &Service{cfg: cfg, log: cfg.Log, Metrics: NewMetrics(), ready: make(chan struct{})}
+}
+
+// Ready is closed once the service consumes (or stands by for the lease).
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Run runs until ctx ends, then stops cleanly: the batch in hand is
+// committed and acknowledged or left for redelivery, never half applied.
+func (s *Service) Run(ctx context.Context) error {
+	cfg := s.cfg
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is required")
+	}
+	if err := postgres.WaitReady(ctx, cfg.DatabaseURL, func(err error) {
+		s.log.Warn("waiting for PostgreSQL", "err", err)
+	}); err != nil {
+		return err
+	}
+	if err := retry(ctx, s.log, "migrate", func() error { return postgres.Migrate(ctx, cfg.DatabaseURL) }); err != nil {
+		return err
+	}
+	store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	s.Store = store
+	signer, err := LoadSigner(cfg.SigningKey, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	s.Signer = signer
+	if err := retry(ctx, s.log, "register signing key", func() error {
+		return store.RegisterKey(ctx, signer.KeyID(), signer.PublicKey())
+	}); err != nil {
+		return err
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		emb, err := natsembed.Start(cfg.DataDir, cfg.EmbeddedPort)
+		if err != nil {
+			return err
+		}
+		defer emb.Stop()
+		natsURL = emb.URL
+		s.log.Info("embedded NATS JetStream server started", "url", natsURL, "store", cfg.DataDir)
+	}
+	s.NATSURL = natsURL
+	nc, err := jetstream.Connect(natsURL, "fundledger")
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) { s.log.Warn("NATS disconnected", "err", err) })
+	nc.SetReconnectHandler(func(c *nats.Conn) { s.log.Info("NATS reconnected", "url", c.ConnectedUrl()) })
+	js, err := njs.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := retry(ctx, s.log, "ensure streams", func() error { return jetstream.EnsureStreams(ctx, js) }); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	s.HTTPAddr = ln.Addr().String()
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	s.log.Info("fundledger serving", "http", s.HTTPAddr, "nats", natsURL, "hold_window", cfg.HoldWindow.String(),
+		"snapshot_every", cfg.SnapshotEvery, "snapshot_interval", cfg.SnapshotInterval.String())
+	close(s.ready)
+
+	holder, _ := os.Hostname()
+	holder = fmt.Sprintf("%s/%d", holder, os.Getpid())
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.lead(ctx, js, holder)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("consumer stopped; taking the lease again", "err", err, "in", backoff.String())
+		sleep(ctx, backoff)
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shut)
+	s.log.Info("fundledger stopped")
+	return nil
+}
+
+// lead holds the lease and consumes until an error or ctx ends.
+func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) error {
+	cfg := s.cfg
+	lease, err := postgres.AcquireLease(ctx, cfg.DatabaseURL, cfg.Consumer, holder, time.Second)
+	if err != nil {
+		return err
+	}
+	defer lease.Release()
+	s.setLeader(true)
+	defer s.setLeader(false)
+	s.log.Info("consumer lease taken", "epoch", lease.Epoch, "position", lease.Position)
+
+	cons, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, lease.Position, jetstream.ConsumerOptions{
+		AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, Buffer: cfg.BatchSize})
+	if err != nil {
+		return err
+	}
+	defer cons.Stop()
+
+	relay := jetstream.NewRelay(js, s.Store)
+	relay.OnError = func(err error) { s.log.Warn("outbox relay", "err", err) }
+	relay.Published = func(n int) { s.Metrics.Published.Add(int64(n)) }
+	rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); relay.Run(rctx) }()
+	defer func() { stopRelay(); wg.Wait() }()
+
+	set := postgres.BatchSettings{HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer, Failpoint: cfg.Failpoint}
+	idle := 250 * time.Millisecond
+	if w := cfg.HoldWindow / 4; w > 0 && w < idle {
+		idle = w
+	}
+	lastSnap, lastCheck := time.Now(), time.Now()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		batch, err := cons.Next(ctx, cfg.BatchSize, idle, cfg.Linger)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		snapDue := cfg.SnapshotInterval > 0 && time.Since(lastSnap) >= cfg.SnapshotInterval
+		if time.Since(lastCheck) > 5*time.Second {
+			if err := lease.Check(ctx); err != nil {
+				return fmt.Errorf("lease connection: %w", err)
+			}
+			lastCheck = time.Now()
+		}
+		// Commit even when the shutdown signal arrives mid-batch: the
+		// messages are in hand, and finishing beats redelivery.
+		wctx := context.WithoutCancel(ctx)
+		start := time.Now()
+		res, err := s.apply(wctx, lease, batch, set, snapDue)
+		if err != nil {
+			return err
+		}
+		if snapDue {
+			lastSnap = time.Now()
+		}
+		s.Metrics.observe(res, time.Since(start))
+		if res.Outbox > 0 {
+			relay.Kick()
+		}
+		if err := s.failpoint("after-commit"); err != nil {
+			return err
+		}
+		if err := batch.Ack(wctx); err != nil {
+			// The position in the database already covers the batch: a
+			// redelivery is skipped, so a lost ack costs nothing.
+			s.log.Warn("ack failed", "err", err)
+		}
+		if err := s.failpoint("after-ack"); err != nil {
+			return err
+		}
+	}
+}
+
+// apply commits a batch, retrying transient failures with backoff while
+// keeping the messages in hand. A batch PostgreSQL refuses as data is split
+// so that only the message at fault is refused.
+func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream.Batch, set postgres.BatchSettings, snap bool) (postgres.BatchResult, error) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, b.Messages, time.Now(), set, snap)
+		if err == nil {
+			return res, nil
+		}
+		if errors.Is(err, postgres.ErrFenced) {
+			return res, err
+		}
+		if postgres.IsDataError(err) {
+			return s.applyOneByOne(ctx, lease, b, set, err)
+		}
+		if s.cfg.Failpoint != nil && isFailpoint(err) {
+			return res, err
+		}
+		s.Metrics.Retries.Add(1)
+		s.log.Warn("batch not committed; retrying", "attempt", attempt, "messages", len(b.Messages), "err", err, "in", backoff.String())
+		if err := lease.Check(ctx); err != nil {
+			return res, fmt.Errorf("database unreachable: %w", err)
+		}
+		b.InProgress()
+		sleep(ctx, backoff)
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (s *Service) applyOneByOne(ctx context.Context, lease *postgres.Lease, b *jetstream.Batch, set postgres.BatchSettings, cause error) (postgres.BatchResult, error) {
+	s.log.Warn("database refused a batch's data; applying its messages one by one", "err", cause)
+	var total postgres.BatchResult
+	for _, m := range b.Messages {
+		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, []events.Message{m}, time.Now(), set, false)
+		if err != nil && postgres.IsDataError(err) {
+			s.log.Error("refusing a message the database will not store", "stream_seq", m.StreamSeq, "err", err)
+			err = s.Store.RejectUnapplicable(ctx, s.cfg.Consumer, lease.Epoch, m, time.Now(), err)
+			res = postgres.BatchResult{Rejected: 1, Outbox: 1}
+		}
+		if err != nil {
+			return total, err
+		}
+		total.Applied += res.Applied
+		total.Rejected += res.Rejected
+		total.Outbox += res.Outbox
+		total.Txns += res.Txns
+	}
+	return total, nil
+}
+
+func (s *Service) failpoint(name string) error {
+	if s.cfg.Failpoint == nil {
+		return nil
+	}
+	return s.cfg.Failpoint(name)
+}
+
+// FailpointError marks an error injected by a test failpoint.
+type FailpointError struct{ Point string }
+
+func (e *FailpointError) Error() string { return "failpoint " + e.Point }
+
+func isFailpoint(err error) bool {
+	var fe *FailpointError
+	return errors.As(err, &fe)
+}
+
+func (s *Service) setLeader(v bool) {
+	s.leading.Lock()
+	s.leader = v
+	s.leading.Unlock()
+}
+
+// Leader reports whether this instance holds the consumer lease.
+func (s *Service) Leader() bool {
+	s.leading.Lock()
+	defer s.leading.Unlock()
+	return s.leader
+}
+
+func retry(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn(what+" failed; retrying", "err", err, "in", backoff.String())
+		sleep(ctx, backoff)
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
