@@ -876,9 +876,6 @@ func TestParseMoney(t *testing.T) {
 	if got, _ := ParseMoney("1250.00"); got.StringFixed(2) != "1250.00" || !got.Equal(mustMoney("1250")) {
 		t.Fatalf("1250.00 parsed as %s", got)
 	}
-	if !MaxAmount.Equal(mustMoney("999999999999.99")) {
-		t.Fatal(MaxAmount)
-	}
 }
 
 func TestParseDate(t *testing.T) {

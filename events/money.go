@@ -7,12 +7,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// MaxAmount is the largest amount the contract accepts, 999,999,999,999.99.
-var MaxAmount = decimal.RequireFromString("999999999999.99")
-
 // ParseMoney parses an amount as it travels on the wire (CONTRACT.md section
 // 2): a plain decimal `^[0-9]+(\.[0-9]+)?$` with at most two fraction
-// digits, more than zero and at most MaxAmount. Leading zeros are allowed
+// digits, more than zero and at most 999999999999.99. Leading zeros are allowed
 // ("007.50"); a sign, an exponent, ".5", "5.", "1.000", whitespace or
 // thousands separators are not.
 //

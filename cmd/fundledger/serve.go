@@ -39,7 +39,7 @@ func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
 	fs.Int64Var(&cfg.SnapshotEvery, "snapshot-every", every, "journal transactions per fund between automatic snapshots; 0 never (SNAPSHOT_EVERY)")
 	for _, d := range []struct {
 		name, env, def, help string
-		into             *time.Duration
+		into                 *time.Duration
 	}{
 		{"snapshot-interval", "SNAPSHOT_INTERVAL", "1h", "snapshot every changed fund this often; 0 never (SNAPSHOT_INTERVAL)", &cfg.SnapshotInterval},
 		{"hold-window", "HOLD_WINDOW", "5m", "how long an event naming an unseen grant or payment is held (HOLD_WINDOW)", &cfg.HoldWindow},
