@@ -180,9 +180,12 @@ func (s *Service) Run(ctx context.Context) error {
 	holder = fmt.Sprintf("%s/%d", holder, os.Getpid())
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.lead(ctx, js, holder)
+		progressed, err := s.lead(ctx, js, holder)
 		if ctx.Err() != nil {
 			break
+		}
+		if progressed {
+			backoff = 200 * time.Millisecond
 		}
 		s.log.Warn("consumer stopped; taking the lease again", "err", err, "in", backoff.String())
 		sleep(ctx, backoff)
@@ -197,12 +200,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// lead holds the lease and consumes until an error or ctx ends.
-func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) error {
+// lead holds the lease and consumes until an error or ctx ends. progressed
+// says whether it committed anything, so repeated failures back off while
+// a rare one does not slow the next start.
+func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (progressed bool, err error) {
 	cfg := s.cfg
 	lease, err := postgres.AcquireLease(ctx, cfg.DatabaseURL, cfg.Consumer, holder, time.Second)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer lease.Release()
 	s.setLeader(true)
@@ -212,7 +217,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) err
 	cons, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, lease.Position, jetstream.ConsumerOptions{
 		AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, Buffer: cfg.BatchSize})
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cons.Stop()
 
@@ -233,19 +238,19 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) err
 	lastSnap, lastCheck := time.Now(), time.Now()
 	for {
 		if ctx.Err() != nil {
-			return nil
+			return progressed, nil
 		}
 		batch, err := cons.Next(ctx, cfg.BatchSize, idle, cfg.Linger)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return progressed, nil
 			}
-			return err
+			return progressed, err
 		}
 		snapDue := cfg.SnapshotInterval > 0 && time.Since(lastSnap) >= cfg.SnapshotInterval
 		if time.Since(lastCheck) > 5*time.Second {
 			if err := lease.Check(ctx); err != nil {
-				return fmt.Errorf("lease connection: %w", err)
+				return progressed, fmt.Errorf("lease connection: %w", err)
 			}
 			lastCheck = time.Now()
 		}
@@ -255,8 +260,9 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) err
 		start := time.Now()
 		res, err := s.apply(wctx, lease, batch, set, snapDue)
 		if err != nil {
-			return err
+			return progressed, err
 		}
+		progressed = progressed || len(batch.Messages) > 0
 		if snapDue {
 			lastSnap = time.Now()
 		}
@@ -265,7 +271,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) err
 			relay.Kick()
 		}
 		if err := s.failpoint("after-commit"); err != nil {
-			return err
+			return progressed, err
 		}
 		if err := batch.Ack(wctx); err != nil {
 			// The position in the database already covers the batch: a
@@ -273,7 +279,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) err
 			s.log.Warn("ack failed", "err", err)
 		}
 		if err := s.failpoint("after-ack"); err != nil {
-			return err
+			return progressed, err
 		}
 	}
 }
