@@ -177,6 +177,11 @@ func TestBooksInvariants(t *testing.T) {
 				t.Fatalf("snapshot %s/%d not balanced", s.FundID, s.SnapshotSeq)
 			}
 		}
+		for _, c := range b.Changes().Caps {
+			if c.Used.IsNegative() {
+				t.Fatalf("cap usage %+v went negative: %s", c.CapKey, c.Used)
+			}
+		}
 		for _, g := range b.Changes().Grants {
 			if g.Outstanding().IsNegative() || g.Recoverable().IsNegative() {
 				t.Fatalf("grant %s: outstanding %s recoverable %s", g.GrantID, g.Outstanding(), g.Recoverable())
