@@ -75,11 +75,15 @@ func NewDatabase(t testing.TB) string {
 }
 
 // NATS starts an in-process JetStream server with file storage under a
-// temporary directory.
-func NATS(t testing.TB) *server.Server {
+// temporary directory, accepting messages up to maxPayload bytes (8 MiB
+// when 0, as the embedded default).
+func NATS(t testing.TB, maxPayload int32) *server.Server {
 	t.Helper()
+	if maxPayload == 0 {
+		maxPayload = events.MaxMessageBytes
+	}
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), MaxPayload: events.MaxMessageBytes, NoSigs: true, NoLog: true})
+		StoreDir: t.TempDir(), MaxPayload: maxPayload, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
 	}
@@ -115,12 +119,14 @@ type Options struct {
 	BatchSize        int
 	Failpoint        func(string) error
 	API              func(*postgres.Store) http.Handler
+	// MaxPayload is the NATS server's max_payload (8 MiB when 0).
+	MaxPayload int32
 }
 
 // Start runs a ledger on a fresh database and a fresh JetStream.
 func Start(t testing.TB, o Options) *Ledger {
 	t.Helper()
-	l := &Ledger{T: t, DBURL: NewDatabase(t), NATS: NATS(t)}
+	l := &Ledger{T: t, DBURL: NewDatabase(t), NATS: NATS(t, o.MaxPayload)}
 	l.Config = service.Config{
 		DatabaseURL: l.DBURL, NATSURL: l.NATS.ClientURL(), DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
 		HoldWindow: o.HoldWindow, SnapshotEvery: o.SnapshotEvery, SnapshotInterval: o.SnapshotInterval,
