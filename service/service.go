@@ -273,7 +273,10 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		if err := s.failpoint("after-commit"); err != nil {
 			return progressed, err
 		}
-		if err := batch.Ack(wctx); err != nil {
+		actx, cancelAck := context.WithTimeout(wctx, 5*time.Second)
+		err = batch.Ack(actx)
+		cancelAck()
+		if err != nil {
 			// The position in the database already covers the batch: a
 			// redelivery is skipped, so a lost ack costs nothing.
 			s.log.Warn("ack failed", "err", err)
