@@ -1,0 +1,247 @@
+// Package httpapi is fundledger's read API over HTTP (CONTRACT.md section
+// 7): JSON, read-only, served by the ledger service beside /healthz and
+// /metrics. docs/openapi.yaml describes every endpoint; a test checks the
+// description against the live server.
+//
+// Errors are JSON objects {"error": "..."}: 404 for a fund, grant or
+// snapshot that does not exist, 400 for a query parameter that is not a
+// number in range, 500 (with the cause logged, not shown) when the
+// database fails.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/fundledger/fundledger/ledger/postgres"
+)
+
+// API serves the read endpoints from the store.
+type API struct {
+	Store *postgres.Store
+	// Log receives the causes of 500 responses; nil uses slog.Default.
+	Log *slog.Logger
+}
+
+// New returns the read API's handler; it serves /v1/... and answers any
+// other path with a JSON 404. service.Config.API takes it as is.
+func New(store *postgres.Store) http.Handler {
+	return (&API{Store: store}).Handler()
+}
+
+// Handler routes the endpoints.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/funds", a.funds)
+	mux.HandleFunc("GET /v1/funds/{fund_id}", a.fund)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/balances", a.balances)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/journal", a.journal)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/grants/{grant_id}", a.grant)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots", a.snapshots)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots/latest", a.snapshot)
+	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots/{seq}", a.snapshot)
+	mux.HandleFunc("GET /v1/rejections", a.rejections)
+	a.registerAudit(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "the read API is read-only: "+r.Method+" is not allowed")
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	return mux
+}
+
+func (a *API) funds(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Store.ListFunds(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Funds []postgres.FundSummary `json:"funds"`
+	}{list})
+}
+
+func (a *API) fund(w http.ResponseWriter, r *http.Request) {
+	f, err := a.Store.Fund(r.Context(), r.PathValue("fund_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (a *API) balances(w http.ResponseWriter, r *http.Request) {
+	var asOf *int64
+	if r.URL.Query().Has("as_of_journal_seq") {
+		n, err := intParam(r, "as_of_journal_seq", 0, 0)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		asOf = &n
+	}
+	b, err := a.Store.FundBalances(r.Context(), r.PathValue("fund_id"), asOf)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) journal(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := paging(r, "after_seq")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := a.Store.Journal(r.Context(), r.PathValue("fund_id"), after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *API) grant(w http.ResponseWriter, r *http.Request) {
+	g, err := a.Store.Grant(r.Context(), r.PathValue("fund_id"), r.PathValue("grant_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (a *API) snapshots(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := paging(r, "after")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := a.Store.Snapshots(r.Context(), r.PathValue("fund_id"), after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// snapshot serves .../snapshots/latest and .../snapshots/{seq} with the
+// body exactly as it was published, so a consumer can check the signature
+// on what it received here as on what came over JetStream.
+func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
+	var seq int64
+	if s := r.PathValue("seq"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("snapshot sequence %q is not a positive integer", s))
+			return
+		}
+		seq = n
+	}
+	body, err := a.Store.Snapshot(r.Context(), r.PathValue("fund_id"), seq)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func (a *API) rejections(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := paging(r, "after")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := a.Store.Rejections(r.Context(), r.URL.Query().Get("fund_id"), after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// paging reads the cursor parameter (a sequence, 0 or more) and limit (1 to
+// postgres.MaxLimit, default postgres.DefaultLimit).
+func paging(r *http.Request, cursor string) (after int64, limit int, err error) {
+	if after, err = intParam(r, cursor, 0, 0); err != nil {
+		return 0, 0, err
+	}
+	l, err := intParam(r, "limit", postgres.DefaultLimit, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if l > postgres.MaxLimit {
+		return 0, 0, fmt.Errorf("limit %d is above the maximum of %d", l, postgres.MaxLimit)
+	}
+	return after, int(l), nil
+}
+
+// intParam reads an integer query parameter of at least min, def when it
+// is absent.
+func intParam(r *http.Request, name string, def, min int64) (int64, error) {
+	q := r.URL.Query()
+	if !q.Has(name) {
+		return def, nil
+	}
+	s := q.Get(name)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not an integer", name, s)
+	}
+	if n < min {
+		return 0, fmt.Errorf("%s %d is below the minimum of %d", name, n, min)
+	}
+	return n, nil
+}
+
+// fail maps a store error to its status, once, here at the edge.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, postgres.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, postgres.ErrOutOfRange):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeError(w, http.StatusServiceUnavailable, "request cancelled")
+	default:
+		log := a.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("read API", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error: the ledger's database could not answer; see the service log")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+		return
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
