@@ -28,8 +28,10 @@ func env(name, def string) string {
 
 func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
 	cfg := &service.Config{}
-	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("NATS_URL"), "NATS server URL(s); empty runs an embedded server (NATS_URL)")
+	// URLs may hold passwords: they are read from the environment after the
+	// flags, never shown as a flag's default in --help.
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (default $DATABASE_URL)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s); empty runs an embedded server (default $NATS_URL)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("FUNDLEDGER_DATA_DIR", "./data"), "data directory of the embedded server and signing key (FUNDLEDGER_DATA_DIR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", "127.0.0.1:8080"), "read API address (HTTP_ADDR)")
 	every, err := strconv.ParseInt(env("SNAPSHOT_EVERY", "10000"), 10, 64)
@@ -69,6 +71,12 @@ func runServe(ctx context.Context, args []string) error {
 		return usageError{err.Error()}
 	}
 	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	}
+	if cfg.NATSURL == "" {
+		cfg.NATSURL = os.Getenv("NATS_URL")
+	}
+	if cfg.DatabaseURL == "" {
 		return usageError{"DATABASE_URL is required"}
 	}
 	cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -79,9 +87,12 @@ func runServe(ctx context.Context, args []string) error {
 
 func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	url := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
+	url := fs.String("database-url", "", "PostgreSQL URL (default $DATABASE_URL)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if *url == "" {
+		*url = os.Getenv("DATABASE_URL")
 	}
 	if *url == "" {
 		return usageError{"DATABASE_URL is required"}
