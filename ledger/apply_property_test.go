@@ -17,11 +17,17 @@ import (
 // need was created by the events applied to the same Books.
 type emptyStore struct{}
 
-func (emptyStore) Funds(context.Context, []string) ([]*ledger.Fund, error)                { return nil, nil }
-func (emptyStore) Grants(context.Context, []ledger.GrantKey) ([]*ledger.Grant, error)       { return nil, nil }
-func (emptyStore) Payments(context.Context, []ledger.PaymentKey) ([]*ledger.Payment, error) { return nil, nil }
-func (emptyStore) BizIDs(context.Context, []ledger.BizKey) ([]*ledger.BizID, error)         { return nil, nil }
-func (emptyStore) CapUsage(context.Context, []ledger.CapKey) ([]*ledger.CapUsage, error)    { return nil, nil }
+func (emptyStore) Funds(context.Context, []string) ([]*ledger.Fund, error) { return nil, nil }
+func (emptyStore) Grants(context.Context, []ledger.GrantKey) ([]*ledger.Grant, error) {
+	return nil, nil
+}
+func (emptyStore) Payments(context.Context, []ledger.PaymentKey) ([]*ledger.Payment, error) {
+	return nil, nil
+}
+func (emptyStore) BizIDs(context.Context, []ledger.BizKey) ([]*ledger.BizID, error) { return nil, nil }
+func (emptyStore) CapUsage(context.Context, []ledger.CapKey) ([]*ledger.CapUsage, error) {
+	return nil, nil
+}
 
 var (
 	fundIDs  = []string{"city", "north", "south"}

@@ -56,7 +56,9 @@ func genStream(t *rapid.T, prefix string) []wire {
 	amount := func(label string) string {
 		return fmt.Sprintf("%d.%02d", rapid.IntRange(0, 400).Draw(t, label), rapid.IntRange(1, 99).Draw(t, label+"c"))
 	}
-	pick := func(label string, n int) string { return fmt.Sprintf("%s%d", label, rapid.IntRange(0, n).Draw(t, label)) }
+	pick := func(label string, n int) string {
+		return fmt.Sprintf("%s%d", label, rapid.IntRange(0, n).Draw(t, label))
+	}
 	n := rapid.IntRange(5, 60).Draw(t, "events")
 	for i := 0; i < n; i++ {
 		fund := rapid.SampledFrom([]string{a, b}).Draw(t, "fund")

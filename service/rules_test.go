@@ -170,7 +170,7 @@ func TestRejectionCodes(t *testing.T) {
 			l.PublishRaw(subject, []byte(c.raw), "")
 		}
 	}
-	time.Sleep(400 * time.Millisecond) // past the hold window
+	time.Sleep(400 * time.Millisecond)   // past the hold window
 	contribute(l, "f", "c-tick", "1.00") // wakes the consumer so the holds expire
 	l.WaitIdle()
 	time.Sleep(300 * time.Millisecond)
@@ -189,7 +189,7 @@ func TestRejectionCodes(t *testing.T) {
 		if c.env == nil {
 			found := false
 			for _, r := range anonymous {
-				found = found || (r.Code == c.code && r.FundID == "f")
+				found = found || (r.Code == c.code && r.FundID == "f" && r.Type == "grant.approved")
 			}
 			if !found {
 				t.Errorf("%s: no %s rejection for fund f among %+v", c.name, c.code, anonymous)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -217,7 +218,11 @@ func (u *unit) run(msgs []events.Message) error {
 			seen[d.ID] = true
 		}
 		if d.Rejection != nil {
-			u.reject(d.ID, d.Type, d.FundID, d.Rejection, m.Data, m.StreamSeq, u.now)
+			typ := d.Type
+			if typ == "" { // unreadable: name the type its subject claims
+				typ = subjectType(m.Subject)
+			}
+			u.reject(d.ID, typ, d.FundID, d.Rejection, m.Data, m.StreamSeq, u.now)
 			u.record(d, m.StreamSeq, "rejected")
 			continue
 		}
@@ -585,4 +590,14 @@ func (s *Store) RejectUnapplicable(ctx context.Context, consumer string, epoch i
 		_, err := tx.Exec(ctx, `UPDATE consumer_state SET stream_seq = $2, updated_at = $3 WHERE name = $1`, consumer, pos, now)
 		return err
 	})
+}
+
+// subjectType is the <type> part of fund.<fund_id>.<type>, or "".
+func subjectType(subject string) string {
+	rest, ok := strings.CutPrefix(subject, "fund.")
+	if !ok {
+		return ""
+	}
+	_, typ, _ := strings.Cut(rest, ".")
+	return typ
 }
