@@ -16,7 +16,7 @@ import (
 // format at /metrics.
 type Metrics struct {
 	Consumed, Applied, Posted, Duplicates, Seen, Held, Released, Expired atomic.Int64
-	Txns, Snapshots, Published, Retries, Batches                         atomic.Int64
+	Txns, Snapshots, Published, Retries, Batches, Redeliveries           atomic.Int64
 
 	mu          sync.Mutex
 	rejected    map[events.Code]int64
@@ -92,6 +92,7 @@ func (m *Metrics) Write(w io.Writer, gauges map[string]float64) {
 	counter("fundledger_snapshots_total", "Snapshots taken.", m.Snapshots.Load())
 	counter("fundledger_outbox_published_total", "Outbound messages acknowledged by JetStream.", m.Published.Load())
 	counter("fundledger_batch_retries_total", "Batch commits retried after a transient failure.", m.Retries.Load())
+	counter("fundledger_consumer_restarts_total", "Times the stream was read again from the stored position after a delivery was lost in transit.", m.Redeliveries.Load())
 
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -214,12 +214,13 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 	defer s.setLeader(false)
 	s.log.Info("consumer lease taken", "epoch", lease.Epoch, "position", lease.Position)
 
-	cons, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, lease.Position, jetstream.ConsumerOptions{
-		AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, Buffer: cfg.BatchSize})
+	copts := jetstream.ConsumerOptions{AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, Buffer: cfg.BatchSize}
+	position := lease.Position
+	cons, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
 	if err != nil {
 		return false, err
 	}
-	defer cons.Stop()
+	defer func() { cons.Stop() }()
 
 	relay := jetstream.NewRelay(js, s.Store)
 	relay.OnError = func(err error) { s.log.Warn("outbox relay", "err", err) }
@@ -246,6 +247,18 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 				return progressed, nil
 			}
 			return progressed, err
+		}
+		lost, err := cons.FirstLost(ctx, batch, position)
+		if err != nil {
+			return progressed, err
+		}
+		if lost >= 0 {
+			// Apply what came in order, then read the stream again from
+			// the stored position so the lost message comes in its place.
+			s.log.Warn("a delivery was lost in transit; reading the stream again from the stored position",
+				"position", position, "next_delivered", batch.Messages[lost].StreamSeq)
+			s.Metrics.Redeliveries.Add(1)
+			batch.Truncate(lost)
 		}
 		snapDue := cfg.SnapshotInterval > 0 && time.Since(lastSnap) >= cfg.SnapshotInterval
 		if time.Since(lastCheck) > 5*time.Second {
@@ -283,6 +296,13 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		}
 		if err := s.failpoint("after-ack"); err != nil {
 			return progressed, err
+		}
+		position = max(position, res.Position)
+		if lost >= 0 {
+			cons.Stop()
+			if cons, err = jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts); err != nil {
+				return progressed, err
+			}
 		}
 	}
 }

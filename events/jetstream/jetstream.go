@@ -48,8 +48,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 
 // Consumer pulls FUND_EVENTS in stream order.
 type Consumer struct {
-	cons jetstream.Consumer
-	it   jetstream.MessagesContext
+	cons   jetstream.Consumer
+	it     jetstream.MessagesContext
+	stream jetstream.Stream
 }
 
 // ConsumerOptions tune the durable consumer.
@@ -79,11 +80,66 @@ func StartConsumer(ctx context.Context, js jetstream.JetStream, name string, pos
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: create consumer: %w", err)
 	}
+	stream, err := js.Stream(ctx, events.InboundStream)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: stream: %w", err)
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(o.Buffer))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: pull: %w", err)
 	}
-	return &Consumer{cons: cons, it: it}, nil
+	return &Consumer{cons: cons, it: it, stream: stream}, nil
+}
+
+// FirstLost checks the batch against position, the last stream sequence
+// applied, and returns the index of the first message that arrived after a
+// gap holding a message still in the stream, or -1. JetStream can count a
+// message as delivered that never reached us (the server or the
+// connection died with it in flight); it would be redelivered after the ack
+// wait, behind later messages, and then look applied. A gap of deleted or
+// purged messages is not a loss.
+func (c *Consumer) FirstLost(ctx context.Context, b *Batch, position uint64) (int, error) {
+	next := position + 1
+	for i, m := range b.Messages {
+		if m.StreamSeq < next {
+			continue // applied before, or delivered twice: the store skips it
+		}
+		if m.StreamSeq > next {
+			lost, err := c.anyLeft(ctx, next, m.StreamSeq-1)
+			if err != nil {
+				return -1, err
+			}
+			if lost {
+				return i, nil
+			}
+		}
+		next = m.StreamSeq + 1
+	}
+	return -1, nil
+}
+
+// anyLeft reports whether the stream still holds a message with a sequence
+// in [from, to].
+func (c *Consumer) anyLeft(ctx context.Context, from, to uint64) (bool, error) {
+	info, err := c.stream.Info(ctx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return false, fmt.Errorf("jetstream: stream info: %w", err)
+	}
+	from = max(from, info.State.FirstSeq)
+	to = min(to, info.State.LastSeq)
+	if from > to {
+		return false, nil
+	}
+	deleted := make(map[uint64]bool, len(info.State.Deleted))
+	for _, s := range info.State.Deleted {
+		deleted[s] = true
+	}
+	for s := from; s <= to; s++ {
+		if !deleted[s] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Batch is a run of messages and the handles to acknowledge them.
@@ -127,6 +183,11 @@ func (b *Batch) add(m jetstream.Msg) {
 	}
 	b.raw = append(b.raw, m)
 	b.Messages = append(b.Messages, events.Message{StreamSeq: seq, Subject: m.Subject(), Data: m.Data()})
+}
+
+// Truncate keeps the first n messages; the rest are left unacknowledged.
+func (b *Batch) Truncate(n int) {
+	b.Messages, b.raw = b.Messages[:n], b.raw[:n]
 }
 
 // InProgress tells the server the batch is still being worked on, so it is
