@@ -38,6 +38,9 @@ type Config struct {
 	Consumer string
 	// BatchSize caps the messages applied in one database transaction.
 	BatchSize int
+	// BatchBytes caps their payload (default 16 MiB): what bounds a batch
+	// of large grant batches.
+	BatchBytes int
 	// Linger is how long a batch waits for one more message.
 	Linger time.Duration
 	// EmbeddedPort is the embedded server's preferred port (default 4222).
@@ -64,6 +67,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 2000
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 16 << 20
 	}
 	if c.Linger <= 0 {
 		c.Linger = 2 * time.Millisecond
@@ -241,7 +247,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		if ctx.Err() != nil {
 			return progressed, nil
 		}
-		batch, err := cons.Next(ctx, cfg.BatchSize, idle, cfg.Linger)
+		batch, err := cons.Next(ctx, cfg.BatchSize, cfg.BatchBytes, idle, cfg.Linger)
 		if err != nil {
 			if ctx.Err() != nil {
 				return progressed, nil

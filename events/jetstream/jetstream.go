@@ -58,6 +58,9 @@ type ConsumerOptions struct {
 	AckWait       time.Duration
 	MaxAckPending int
 	Buffer        int // messages the client keeps ready
+	// BufferBytes caps what the client keeps ready, so a run of 8 MiB
+	// batches cannot fill memory; at least MaxMessageBytes.
+	BufferBytes int
 }
 
 // StartConsumer (re)creates the durable consumer name so that it delivers
@@ -84,7 +87,10 @@ func StartConsumer(ctx context.Context, js jetstream.JetStream, name string, pos
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: stream: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(o.Buffer))
+	if o.BufferBytes < events.MaxMessageBytes+64<<10 {
+		o.BufferBytes = 4 * events.MaxMessageBytes
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(o.Buffer, o.BufferBytes))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: pull: %w", err)
 	}
@@ -149,9 +155,10 @@ type Batch struct {
 }
 
 // Next waits up to idle for a first message, then takes whatever follows
-// within linger of the previous one, up to max. An empty batch means the
-// stream was idle.
-func (c *Consumer) Next(ctx context.Context, max int, idle, linger time.Duration) (*Batch, error) {
+// within linger of the previous one, up to max messages or maxBytes of
+// payload (a batch of 10,000-line messages is cut by bytes long before it
+// reaches max). An empty batch means the stream was idle.
+func (c *Consumer) Next(ctx context.Context, max, maxBytes int, idle, linger time.Duration) (*Batch, error) {
 	b := &Batch{}
 	wait, cancel := context.WithTimeout(ctx, idle)
 	m, err := c.it.Next(jetstream.NextContext(wait))
@@ -166,12 +173,14 @@ func (c *Consumer) Next(ctx context.Context, max int, idle, linger time.Duration
 		return b, fmt.Errorf("jetstream: next: %w", err)
 	}
 	b.add(m)
-	for len(b.raw) < max {
+	size := len(m.Data())
+	for len(b.raw) < max && size < maxBytes {
 		m, err := c.it.Next(jetstream.NextMaxWait(linger))
 		if err != nil {
 			break
 		}
 		b.add(m)
+		size += len(m.Data())
 	}
 	return b, nil
 }

@@ -131,6 +131,12 @@ func (s *Store) ApplyBatch(ctx context.Context, consumer string, epoch int64, ms
 			return fmt.Errorf("read consumer position: %w", err)
 		}
 		res.Position = uint64(pos)
+		// Every statement of a batch finds rows by key; the planner, which
+		// cannot size unnest() inputs or young tables, would otherwise pick
+		// hash or merge joins that scan whole tables.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+			return fmt.Errorf("batch settings: %w", err)
+		}
 		u := &unit{
 			ctx: ctx, tx: tx, set: set, now: now, res: &res,
 			books:     ledger.NewBooks(ctx, loader{tx}, ledger.Settings{SnapshotEvery: set.SnapshotEvery, Signer: set.Signer}),

@@ -95,8 +95,9 @@ func (u *unit) writeFunds(ch ledger.Changes) error {
 	return nil
 }
 
-// writeJournal copies postings before their journal rows: the journal's
-// statement trigger then checks every new transaction balances.
+// writeJournal copies the journal rows, then their postings: the postings'
+// statement trigger checks, once for the whole batch, that every new
+// transaction is complete and balances (migrations/003_batch_checks.sql).
 func (u *unit) writeJournal(ledger.Changes) error {
 	var jrows, prows [][]any
 	for _, t := range u.books.Txns {
@@ -113,10 +114,10 @@ func (u *unit) writeJournal(ledger.Changes) error {
 			prows = append(prows, []any{t.FundID, t.Seq, int32(i), p.Account, string(p.Side), p.Amount})
 		}
 	}
-	if err := u.copy("postings", []string{"fund_id", "seq", "line", "account", "side", "amount"}, prows); err != nil {
+	if err := u.copy("journal", []string{"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"}, jrows); err != nil {
 		return err
 	}
-	return u.copy("journal", []string{"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"}, jrows)
+	return u.copy("postings", []string{"fund_id", "seq", "line", "account", "side", "amount"}, prows)
 }
 
 // writeBalances adds each touched account's net change once, however many
