@@ -23,6 +23,7 @@ const HashVersion = "fundledger-txn-v1"
 // validated as printable text, accounts come from the chart.
 func HashInput(t *Txn) []byte {
 	var b strings.Builder
+	b.Grow(256 + 64*len(t.Refs) + 64*len(t.Postings))
 	line := func(s string) { b.WriteString(s); b.WriteByte('\n') }
 	line(HashVersion)
 	line(t.FundID)
