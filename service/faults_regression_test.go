@@ -79,3 +79,68 @@ func TestLostDeliveryIsNotSkipped(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestLostLastDeliveryIsNotLeftForAckWait is the regression test for the
+// stall the fault suite's nats-restart and net-cut scenarios show
+// (docs/faults.md, "stall after a NATS reconnect"). After serve reconnects
+// to NATS its pull iterator asks for messages again while its buffer is
+// still full, and the client drops the excess as a slow consumer. The gap
+// check recovers a dropped message when a later one arrives; when the
+// dropped messages were the last in the stream nothing arrives after them,
+// and the consumer hands them out again only after AckWait (60 s): the
+// ledger sits idle with acknowledged events unapplied for a minute.
+//
+// The test loses the last delivery on purpose, as
+// TestLostDeliveryIsNotSkipped loses one in the middle; the event must be
+// posted well before AckWait.
+func TestLostLastDeliveryIsNotLeftForAckWait(t *testing.T) {
+	l := testenv.Start(t, testenv.Options{BatchSize: 1})
+	const fund = "tail-fund"
+	openFund(l, fund)
+	l.WaitIdle()
+
+	ctx := context.Background()
+	cons, err := l.JS.Consumer(ctx, events.InboundStream, "fundledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen := make(chan uint64, 1)
+	go func() {
+		defer close(stolen)
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return
+		}
+		for m := range b.Messages() {
+			if md, err := m.Metadata(); err == nil {
+				stolen <- md.Sequence.Stream // never acknowledged: lost on its way
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the thief's pull request waits behind serve's
+
+	ids := []string{contribute(l, fund, "c-0", "100.00"), contribute(l, fund, "c-1", "100.00")}
+	seq, ok := <-stolen
+	if !ok {
+		t.Fatal("no delivery was taken away from serve; the test did not set up its fault")
+	}
+	deadline := time.Now().Add(15 * time.Second) // AckWait is 60 s
+	for {
+		missing := 0
+		for _, id := range ids {
+			if l.Count(`SELECT count(*) FROM inbox WHERE event_id = $1 AND outcome = 'posted'`, id) != 1 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			t.Logf("the delivery of stream seq %d, the last, was lost in transit; every event posted", seq)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery of stream seq %d, the last in the stream, was lost in transit and is still not applied "+
+				"after 15s (position %d): the ledger waits for the consumer's AckWait", seq,
+				l.Count(`SELECT stream_seq FROM consumer_state WHERE name = 'fundledger'`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

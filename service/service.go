@@ -243,6 +243,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		idle = w
 	}
 	lastSnap, lastCheck := time.Now(), time.Now()
+	lastMsg, lastBehindCheck := time.Now(), time.Now()
 	for {
 		if ctx.Err() != nil {
 			return progressed, nil
@@ -253,6 +254,23 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 				return progressed, nil
 			}
 			return progressed, err
+		}
+		if len(batch.Messages) > 0 {
+			lastMsg = time.Now()
+		} else if time.Since(lastMsg) >= time.Second && time.Since(lastBehindCheck) >= time.Second {
+			lastBehindCheck = time.Now()
+			behind, err := cons.Behind(ctx, position)
+			if err != nil {
+				return progressed, err
+			}
+			if behind {
+				s.log.Warn("idle with undelivered messages after the stored position; reading the stream again", "position", position)
+				s.Metrics.Redeliveries.Add(1)
+				cons.Stop()
+				if cons, err = jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts); err != nil {
+					return progressed, err
+				}
+			}
 		}
 		lost, err := cons.FirstLost(ctx, batch, position)
 		if err != nil {

@@ -124,6 +124,22 @@ func (c *Consumer) FirstLost(ctx context.Context, b *Batch, position uint64) (in
 	return -1, nil
 }
 
+// Behind reports whether the stream holds messages after position that
+// were not delivered: called when the consumer has been idle, it catches a
+// lost delivery that no later message reveals (the last ones of the stream
+// dropped on a reconnect), which JetStream would hand out again only after
+// the ack wait.
+func (c *Consumer) Behind(ctx context.Context, position uint64) (bool, error) {
+	info, err := c.stream.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("jetstream: stream info: %w", err)
+	}
+	if info.State.LastSeq <= position {
+		return false, nil
+	}
+	return c.anyLeft(ctx, position+1, info.State.LastSeq)
+}
+
 // anyLeft reports whether the stream still holds a message with a sequence
 // in [from, to].
 func (c *Consumer) anyLeft(ctx context.Context, from, to uint64) (bool, error) {
