@@ -235,19 +235,21 @@ func (u *unit) writeCaps(ch ledger.Changes) error {
 	// Not INSERT ... ON CONFLICT DO UPDATE: PostgreSQL checks the CHECK
 	// (used >= 0) on the proposed row before it looks for the conflict, so
 	// the negative delta of a cancellation would be refused. Existing rows
-	// are updated, and only the keys that were not there are inserted.
+	// are updated, and only the keys that were not there are inserted. All
+	// parts of the statement see one snapshot, so the keys the INSERT finds
+	// in the table are exactly those the UPDATE changed; probing the table's
+	// key (not the CTE, which has no index) keeps it linear.
 	return u.exec("cap usage", `
 		WITH v AS (
 		  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::numeric[])
 		         AS v(fund_id, program, beneficiary_ref, year, delta)),
 		up AS (
 		  UPDATE cap_usage c SET used = c.used + v.delta FROM v
-		   WHERE c.fund_id = v.fund_id AND c.program = v.program AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year
-		  RETURNING c.fund_id, c.program, c.beneficiary_ref, c.year)
+		   WHERE c.fund_id = v.fund_id AND c.program = v.program AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year)
 		INSERT INTO cap_usage (fund_id, program, beneficiary_ref, year, used)
 		SELECT v.fund_id, v.program, v.beneficiary_ref, v.year, v.delta FROM v
-		 WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.fund_id = v.fund_id AND up.program = v.program
-		                     AND up.beneficiary_ref = v.beneficiary_ref AND up.year = v.year)`,
+		 WHERE NOT EXISTS (SELECT 1 FROM cap_usage c WHERE c.fund_id = v.fund_id AND c.program = v.program
+		                     AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year)`,
 		funds, progs, bens, years, deltas)
 }
 
