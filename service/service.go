@@ -220,7 +220,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 	defer s.setLeader(false)
 	s.log.Info("consumer lease taken", "epoch", lease.Epoch, "position", lease.Position)
 
-	copts := jetstream.ConsumerOptions{AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, Buffer: cfg.BatchSize}
+	copts := jetstream.ConsumerOptions{AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, BufferBytes: 2 * cfg.BatchBytes}
 	position := lease.Position
 	cons, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
 	if err != nil {

@@ -57,9 +57,8 @@ type Consumer struct {
 type ConsumerOptions struct {
 	AckWait       time.Duration
 	MaxAckPending int
-	Buffer        int // messages the client keeps ready
 	// BufferBytes caps what the client keeps ready, so a run of 8 MiB
-	// batches cannot fill memory; at least MaxMessageBytes.
+	// messages cannot fill memory; at least MaxMessageBytes.
 	BufferBytes int
 }
 
@@ -90,7 +89,10 @@ func StartConsumer(ctx context.Context, js jetstream.JetStream, name string, pos
 	if o.BufferBytes < events.MaxMessageBytes+64<<10 {
 		o.BufferBytes = 4 * events.MaxMessageBytes
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(o.Buffer, o.BufferBytes))
+	// Bytes only: the client then keeps what it asked for within the bytes
+	// it holds. A per-request byte limit with a message count could ask for
+	// more than its channel holds and drop the excess as a slow consumer.
+	it, err := cons.Messages(jetstream.PullMaxBytes(o.BufferBytes))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: pull: %w", err)
 	}
