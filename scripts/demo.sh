@@ -3,10 +3,13 @@
 #
 #   1. scripts/pg-ensure.sh gives a PostgreSQL superuser URL ($DATABASE_URL if
 #      it answers as a superuser, else the private cluster).
-#   2. Creates the database fundledger_demo there if it is missing.
+#   2. Drops and recreates the database fundledger_demo there, and removes
+#      the demo's data directory ./data/demo (its embedded JetStream store and
+#      signing key): every demo starts from a clean slate. Only this demo
+#      database and directory are touched.
 #   3. Exports DATABASE_URL pointing at fundledger_demo.
 #   4. go build -o .data/bin/fundledger ./cmd/fundledger
-#   5. exec .data/bin/fundledger demo "$@"
+#   5. exec .data/bin/fundledger demo "$@" (flags: see `fundledger demo --help`)
 set -euo pipefail
 
 log() { printf 'demo.sh: %s\n' "$*" >&2; }
@@ -22,12 +25,9 @@ fi
 log "ensuring PostgreSQL"
 SUPER_URL="$(bash "$REPO/scripts/pg-ensure.sh")"
 
-if [[ "$(psql "$SUPER_URL" -X -Atq -c "select 1 from pg_database where datname = '$DB'")" != "1" ]]; then
-  log "creating database $DB"
-  psql "$SUPER_URL" -X -q -v ON_ERROR_STOP=1 -c "create database $DB"
-else
-  log "database $DB already exists"
-fi
+log "recreating database $DB and removing ./data/demo"
+psql "$SUPER_URL" -X -q -v ON_ERROR_STOP=1 -c "drop database if exists $DB with (force)" -c "create database $DB"
+rm -rf "$REPO/data/demo"
 
 # Point the superuser URL at the demo database.
 if [[ "$SUPER_URL" =~ ^(postgres(ql)?://[^/?]*)(/[^?]*)?(\?.*)?$ ]]; then
