@@ -41,7 +41,7 @@ type Config struct {
 	// BatchBytes caps their payload (default 16 MiB): what bounds a batch
 	// of large grant batches.
 	BatchBytes int
-	// Linger is how long a batch waits for one more message.
+	// Linger is how long a batch waits, after its first message, for more.
 	Linger time.Duration
 	// EmbeddedPort is the embedded server's preferred port (default 4222).
 	EmbeddedPort int
@@ -72,7 +72,7 @@ func (c *Config) defaults() {
 		c.BatchBytes = 16 << 20
 	}
 	if c.Linger <= 0 {
-		c.Linger = 2 * time.Millisecond
+		c.Linger = 5 * time.Millisecond
 	}
 	if c.EmbeddedPort == 0 {
 		c.EmbeddedPort = 4222

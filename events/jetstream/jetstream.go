@@ -172,11 +172,15 @@ type Batch struct {
 	raw      []jetstream.Msg
 }
 
-// Next waits up to idle for a first message, then takes whatever follows
-// within linger of the previous one, up to max messages or maxBytes of
+// Next waits up to idle for a first message, then takes whatever arrives
+// within linger of that first one, up to maxMsgs messages or maxBytes of
 // payload (a batch of 10,000-line messages is cut by bytes long before it
-// reaches max). An empty batch means the stream was idle.
-func (c *Consumer) Next(ctx context.Context, max, maxBytes int, idle, linger time.Duration) (*Batch, error) {
+// reaches maxMsgs). linger bounds the whole batch, not the gap between two
+// messages: under a steady trickle a per-message gap never expires and a
+// batch would wait for maxMsgs. What piles up while a batch commits is taken
+// at once by the next, so batches grow with the load. An empty batch means
+// the stream was idle.
+func (c *Consumer) Next(ctx context.Context, maxMsgs, maxBytes int, idle, linger time.Duration) (*Batch, error) {
 	b := &Batch{}
 	wait, cancel := context.WithTimeout(ctx, idle)
 	m, err := c.it.Next(jetstream.NextContext(wait))
@@ -192,8 +196,13 @@ func (c *Consumer) Next(ctx context.Context, max, maxBytes int, idle, linger tim
 	}
 	b.add(m)
 	size := len(m.Data())
-	for len(b.raw) < max && size < maxBytes {
-		m, err := c.it.Next(jetstream.NextMaxWait(linger))
+	until := time.Now().Add(linger)
+	for len(b.raw) < maxMsgs && size < maxBytes {
+		// Past the window, keep taking what is already buffered: a short
+		// wait that a ready message always beats (a near-zero timer could
+		// win the select against it half the time and cut batches short).
+		wait := max(time.Until(until), 200*time.Microsecond)
+		m, err := c.it.Next(jetstream.NextMaxWait(wait))
 		if err != nil {
 			break
 		}
