@@ -267,9 +267,11 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 				s.log.Warn("idle with undelivered messages after the stored position; reading the stream again", "position", position)
 				s.Metrics.Redeliveries.Add(1)
 				cons.Stop()
-				if cons, err = jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts); err != nil {
-					return progressed, err
+				next, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
+				if err != nil {
+					return progressed, err // the stopped consumer stays for the deferred Stop
 				}
+				cons = next
 			}
 		}
 		lost, err := cons.FirstLost(ctx, batch, position)
@@ -324,9 +326,11 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		position = max(position, res.Position)
 		if lost >= 0 {
 			cons.Stop()
-			if cons, err = jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts); err != nil {
-				return progressed, err
+			next, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
+			if err != nil {
+				return progressed, err // the stopped consumer stays for the deferred Stop
 			}
+			cons = next
 		}
 	}
 }

@@ -32,7 +32,16 @@ func lockKey(consumer string) int64 {
 // interval while another instance holds it. url must connect with the
 // service's login (the lock lives as long as that connection).
 func AcquireLease(ctx context.Context, url, consumer, holder string, interval time.Duration) (*Lease, error) {
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("lease: parse DATABASE_URL: %w", err)
+	}
+	for k, v := range sessionLimits { // a vanished holder's lock is released within ~40 s
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lease: connect: %w", err)
 	}

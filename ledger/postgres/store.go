@@ -38,6 +38,14 @@ type Options struct {
 	MaxConns int32
 }
 
+// sessionLimits are set on every connection unless the URL sets them.
+var sessionLimits = map[string]string{
+	"idle_in_transaction_session_timeout": "60s",
+	"tcp_keepalives_idle":                 "20",
+	"tcp_keepalives_interval":             "5",
+	"tcp_keepalives_count":                "4",
+}
+
 // Open connects a pool to url. Run Migrate first: the role it sets is made
 // by the migrations.
 func Open(ctx context.Context, url string, o Options) (*Store, error) {
@@ -49,6 +57,14 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		cfg.MaxConns = o.MaxConns
 	} else if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
+	}
+	// A leader cut off mid-batch must not hold the consumer row's lock
+	// until TCP gives up (two hours by default): the server ends an idle
+	// transaction after a minute and probes a silent peer within ~40 s.
+	for k, v := range sessionLimits {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
 	}
 	role := o.Role
 	if role == "" && !o.NoRole {
