@@ -75,8 +75,9 @@ func (h *harness) pgURL(db string, port int) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&application_name=faults", port, db)
 }
 
-// serviceURL is the URL serve gets: the same login, its own application
-// name so the suite can find its backends in pg_stat_activity.
+// serviceURL is the URL serve gets: the same login without the suite's
+// application_name, so the suite can tell serve's backends from its own in
+// pg_stat_activity.
 func (h *harness) serviceURL(db string, port int) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, db)
 }
@@ -248,8 +249,7 @@ type proc struct {
 
 	mu      sync.Mutex
 	metrics map[string]float64 // last scrape
-	leader  bool               // last /healthz said leader
-	seenUp  bool               // /healthz answered at least once
+	leader  bool               // last scrape said it holds the consumer
 }
 
 func (p *proc) wasLeader() bool {
@@ -467,24 +467,6 @@ func (s *slot) signal(sig syscall.Signal) *proc {
 	return p
 }
 
-// waitNew waits until a process other than old runs and answers /healthz.
-func (s *slot) waitNew(old *proc, timeout time.Duration) *proc {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		p := s.current()
-		if p != nil && p != old {
-			p.mu.Lock()
-			up := p.seenUp
-			p.mu.Unlock()
-			if up {
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s.current()
-}
-
 // stop ends the slot: SIGTERM, which serve must honour within 20s.
 func (s *slot) stop() {
 	s.mu.Lock()
@@ -527,8 +509,8 @@ func (s *slot) isLeader() bool {
 	return body.Consumer == "leader"
 }
 
-// scrape reads /metrics and /healthz of every running process until ctx
-// ends, keeping the last values per process.
+// scrape reads /metrics of every running process until ctx ends, keeping
+// the last values per process (the leader gauge included).
 func (r *run) scrape(ctx context.Context) {
 	c := http.Client{Timeout: 400 * time.Millisecond}
 	t := time.NewTicker(250 * time.Millisecond)
@@ -554,7 +536,6 @@ func (r *run) scrape(ctx context.Context) {
 			if s.current() == p {
 				p.metrics = m
 				p.leader = m["fundledger_consumer_leader"] == 1
-				p.seenUp = true
 			}
 			p.mu.Unlock()
 		}

@@ -259,11 +259,3 @@ func (p *publisher) fail(x *inflight, err error, retry *[]*inflight) {
 	x.at = time.Now().Add(250 * time.Millisecond)
 	*retry = append(*retry, x)
 }
-
-// ackedSeq returns the stream sequence of an acknowledged envelope id.
-func (p *publisher) ackedSeq(id string) (uint64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.acked[id]
-	return s, ok
-}

@@ -91,9 +91,6 @@ func caughtUp(ledger, quiet time.Duration) string {
 	}
 	s := fmt.Sprintf("%s after the faults and the publisher ended (position = stream end, nothing held, outbox empty, timed snapshots taken)",
 		ledger.Round(100*time.Millisecond))
-	if ledger > 30*time.Second {
-		s += "  <- SLOW: more than 30s"
-	}
 	if quiet-ledger > 5*time.Second {
 		s += fmt.Sprintf("; the consumer's ack state settled %s later (acks lost with the NATS outage: JetStream "+
 			"redelivers after AckWait, serve skips by position)", (quiet - ledger).Round(100*time.Millisecond))

@@ -26,7 +26,7 @@ const holdWindow = 2 * time.Second
 type scenario struct {
 	name, title string
 	rate        float64       // events per second published
-	max         int           // at most this many workload events
+	max         int           // at most this many workload events (default: rate × dur + 1000)
 	dur         time.Duration // publishing stops after this long
 	slots       int           // serve instances (default 1)
 	pgProxy     bool          // serve reaches PostgreSQL through a proxy
@@ -146,6 +146,9 @@ func workloadConfig(seed int64) workload.Config {
 func (h *harness) runScenario(ctx context.Context, sc scenario, seed int64) *scenarioResult {
 	if sc.slots == 0 {
 		sc.slots = 1
+	}
+	if sc.max == 0 { // the time bounds the count; this bounds it too
+		sc.max = int(sc.rate*sc.dur.Seconds()) + 1000
 	}
 	fmt.Printf("\n=== %s: %s\n", sc.name, sc.title)
 	start := time.Now()

@@ -31,24 +31,24 @@ func scenarios(quick bool) []scenario {
 		freeze = 8 * time.Second
 	}
 	return []scenario{
-		{name: "baseline", title: "no fault: the control run", rate: 1000, max: 1 << 30, dur: q(20*time.Second, 5*time.Second)},
+		{name: "baseline", title: "no fault: the control run", rate: 1000, dur: q(20*time.Second, 5*time.Second)},
 		{name: "kill9", title: fmt.Sprintf("kill -9 of serve at random moments, %d times, restarted at once", n(60, 10)),
-			rate: 1000, max: 1 << 30, dur: q(100*time.Second, 12*time.Second), faults: killRandom(n(60, 10))},
+			rate: 1000, dur: q(100*time.Second, 12*time.Second), faults: killRandom(n(60, 10))},
 		{name: "failpoints", title: "kill -9 at before-commit, after-commit (before ack and relay) and after-ack (-tags failpoints)",
-			rate: 1000, max: 1 << 30, dur: q(80*time.Second, 12*time.Second),
+			rate: 1000, dur: q(80*time.Second, 12*time.Second),
 			env:    []string{"FUNDLEDGER_FAILPOINT=" + failpointSpec, "FUNDLEDGER_BATCH=100"},
 			faults: failpoints(n(12, 2), q(100*time.Second, 25*time.Second))},
 		{name: "pg-restart", title: "PostgreSQL stopped with pg_ctl stop -m immediate and started again, under load",
-			rate: 1000, max: 1 << 30, dur: q(75*time.Second, 12*time.Second), faults: pgRestarts(n(4, 2), quick)},
+			rate: 1000, dur: q(75*time.Second, 12*time.Second), faults: pgRestarts(n(4, 2), quick)},
 		{name: "nats-restart", title: "nats-server killed with -9 and started again, under load",
-			rate: 1000, max: 1 << 30, dur: q(75*time.Second, 12*time.Second), faults: natsRestarts(n(4, 2), quick)},
+			rate: 1000, dur: q(75*time.Second, 12*time.Second), faults: natsRestarts(n(4, 2), quick)},
 		{name: "two-serve", title: "two serve instances on one database and stream: leader kills, SIGSTOP, takeover and fencing",
-			rate: 600, max: 1 << 30, dur: q(150*time.Second, 25*time.Second), slots: 2,
+			rate: 600, dur: q(150*time.Second, 25*time.Second), slots: 2,
 			faults: twoInstances(n(5, 2), freeze, n(4, 2))},
 		{name: "poison", title: "poison events refused with a code; transient database errors (lock timeout, killed backends) retried",
-			rate: 1000, max: 1 << 30, dur: q(60*time.Second, 12*time.Second), dbSetup: lockTimeout, faults: poisonAndTransient(n(3, 1))},
+			rate: 1000, dur: q(60*time.Second, 12*time.Second), dbSetup: lockTimeout, faults: poisonAndTransient(n(3, 1))},
 		{name: "net-cut", title: "network cuts between serve and PostgreSQL / NATS through a TCP proxy, commits with unknown outcome",
-			rate: 1000, max: 1 << 30, dur: q(90*time.Second, 15*time.Second), pgProxy: true, natsProxy: true,
+			rate: 1000, dur: q(90*time.Second, 15*time.Second), pgProxy: true, natsProxy: true,
 			faults: netCuts(n(2, 1), quick)},
 	}
 }
@@ -339,7 +339,7 @@ func (r *run) other(s *slot) *slot {
 	return nil
 }
 
-func twoInstances(leaderKills int, freeze time.Duration, fences int) func(context.Context, *run) error {
+func twoInstances(leaderKills int, freeze time.Duration, nFences int) func(context.Context, *run) error {
 	return func(ctx context.Context, r *run) error {
 		res := r.newResumed("resumed after every takeover")
 		sleep(ctx, 2*time.Second)
@@ -400,8 +400,14 @@ func twoInstances(leaderKills int, freeze time.Duration, fences int) func(contex
 		// batch in hand; on SIGCONT (3 s later, before the old leader's
 		// 5-second lease check is due when it was checked recently) the old
 		// leader must be fenced off by the epoch or notice it lost the lease.
-		var outcomes []string
-		for i := 0; i < fences && ctx.Err() == nil; i++ {
+		type fence struct {
+			old    *slot
+			offset int64
+			cont   time.Time
+			first  string
+		}
+		var fences []fence
+		for i := 0; i < nFences && ctx.Err() == nil; i++ {
 			sleep(ctx, r.between(2*time.Second, 4*time.Second))
 			l := r.leader(30 * time.Second)
 			if l == nil {
@@ -430,28 +436,31 @@ func twoInstances(leaderKills int, freeze time.Duration, fences int) func(contex
 				r.dbName).Scan(&lockWaits)
 			l.signal(syscall.SIGCONT)
 			l.suspend.Store(false)
+			cont := time.Now()
 			res.wait(ctx, "takeover from a frozen leader")
-			sleep(ctx, 2*time.Second)
-			why := stepDown(l.logPath, logSize)
-			if strings.Contains(why, "another instance holds the consumer") {
-				r.count("old leader fenced by the epoch", 1)
-			}
+			var first string
 			if took {
-				outcomes = append(outcomes, fmt.Sprintf("%s took over in %s; the old leader stepped down with %q",
-					o.name, takeover.Round(10*time.Millisecond), why))
+				first = fmt.Sprintf("%s took over in %s", o.name, takeover.Round(10*time.Millisecond))
 			} else {
 				because := "no session was waiting on a lock"
 				if lockWaits > 0 {
 					because = "its epoch bump waited on the row lock the frozen leader's open batch held on consumer_state"
 				}
-				outcomes = append(outcomes, fmt.Sprintf("%s did not take over during the 3s freeze (%s); "+
-					"after SIGCONT the old leader stepped down with %q", o.name, because, why))
+				first = fmt.Sprintf("%s did not take over during the 3s freeze (%s)", o.name, because)
 			}
-		}
-		for _, o := range outcomes {
-			r.note("SIGSTOP of the leader + pg_terminate_backend of its lease connection, SIGCONT after 3s: %s", o)
+			fences = append(fences, fence{old: l, offset: logSize, cont: cont, first: first})
 		}
 		res.done()
+		// How each old leader stepped down, read once everything settled.
+		sleep(ctx, 6*time.Second)
+		for _, f := range fences {
+			why, after := stepDown(f.old.logPath, f.offset, f.cont)
+			if strings.Contains(why, "another instance holds the consumer") {
+				r.count("old leader fenced by the epoch", 1)
+			}
+			r.note("SIGSTOP of the leader + pg_terminate_backend of its lease connection, SIGCONT after 3s: %s; "+
+				"the old leader stepped down %s after SIGCONT with %q", f.first, after, why)
+		}
 		return nil
 	}
 }
@@ -474,27 +483,28 @@ func retryLine(path string, offset int64) string {
 		_ = json.Unmarshal([]byte(line), &e)
 		return fmt.Sprintf("serve retried its batch of %d messages (%s)", e.Messages, e.Err)
 	}
-	return "serve logged no batch retry (the lost COMMIT was not a batch's, or the lease was retaken)"
+	return "serve logged no batch retry within 2.5s"
 }
 
 // stepDown is the error of the first "consumer stopped" line of a serve
-// log after offset.
-func stepDown(path string, offset int64) string {
+// log after offset, and how long after cont it was logged.
+func stepDown(path string, offset int64, cont time.Time) (why, after string) {
 	b, err := os.ReadFile(path)
 	if err != nil || int64(len(b)) < offset {
-		return "?"
+		return "?", "?"
 	}
 	for _, line := range strings.Split(string(b[offset:]), "\n") {
 		if !strings.Contains(line, "consumer stopped; taking the lease again") {
 			continue
 		}
 		var e struct {
-			Err string `json:"err"`
+			Time time.Time `json:"time"`
+			Err  string    `json:"err"`
 		}
 		_ = json.Unmarshal([]byte(line), &e)
-		return e.Err
+		return e.Err, e.Time.Sub(cont).Round(10 * time.Millisecond).String()
 	}
-	return "(did not step down)"
+	return "(no step-down logged)", "never"
 }
 
 func fileSize(path string) int64 {
@@ -682,7 +692,9 @@ func netCuts(rounds int, quick bool) func(context.Context, *run) error {
 					}
 					r.count("fault: "+what, 1)
 					res.wait(ctx, what)
-					sleep(ctx, 500*time.Millisecond)
+					// The proxy resets the connection 1.5 s after the COMMIT;
+					// serve learns of the failure only then.
+					sleep(ctx, 2500*time.Millisecond)
 					r.commitEvidence = append(r.commitEvidence, fmt.Sprintf("%s: %s", what, retryLine(s.logPath, off)))
 					sleep(ctx, gap)
 				}
