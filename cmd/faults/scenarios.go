@@ -37,7 +37,7 @@ func scenarios(quick bool) []scenario {
 		{name: "failpoints", title: "kill -9 at before-commit, after-commit (before ack and relay) and after-ack (-tags failpoints)",
 			rate: 1000, dur: q(80*time.Second, 12*time.Second),
 			env:    []string{"FUNDLEDGER_FAILPOINT=" + failpointSpec, "FUNDLEDGER_BATCH=100"},
-			faults: failpoints(n(12, 2), q(100*time.Second, 25*time.Second))},
+			faults: failpoints(n(12, 2), q(240*time.Second, 60*time.Second))},
 		{name: "pg-restart", title: "PostgreSQL stopped with pg_ctl stop -m immediate and started again, under load",
 			rate: 1000, dur: q(75*time.Second, 12*time.Second), faults: pgRestarts(n(4, 2), quick)},
 		{name: "nats-restart", title: "nats-server killed with -9 and started again, under load",
@@ -54,9 +54,12 @@ func scenarios(quick bool) []scenario {
 }
 
 // failpointSpec is FUNDLEDGER_FAILPOINT in the failpoints scenario: each
-// point kills serve on about one batch in 40 (batches of at most 100
-// events in that scenario, so there are many).
-const failpointSpec = "before-commit:0.025,after-commit:0.025,after-ack:0.025"
+// point kills serve on about one batch in 20 (batches of at most 100
+// events in that scenario, so there are many). At one in 40 a full run's
+// ~570 batches gave each point a mean of about 14 firings against the 12
+// wanted, and a loaded machine got through too few batches in the time
+// limit: the check failed for want of firings, not of correctness.
+const failpointSpec = "before-commit:0.05,after-commit:0.05,after-ack:0.05"
 
 // position is the consumer's committed stream position.
 func (r *run) position(ctx context.Context) (int64, error) {
