@@ -13,7 +13,10 @@ import (
 
 // Decode parses and validates one inbound message received on subject. It
 // runs the checks of CONTRACT.md in the contract's order and stops at the
-// first failure, except that a grant.batch.approved reports every bad line:
+// first failure, except that the lines of a grant.batch.approved are each
+// checked on their own: a bad line does not refuse the event here but is
+// marked (BatchLine.Refused), so that Apply can name it together with the
+// lines the books refuse (see GrantBatchApproved):
 //
 //  1. size: more than MaxMessageBytes is too_large, before any parsing;
 //  2. JSON: one JSON object, valid UTF-8, no key twice in one object, no
@@ -279,45 +282,21 @@ func decodeGrantBatchApproved(f *fields, _ string) Event {
 		return nil
 	}
 
-	var bad []LineError
-	lines := make([]BatchLine, 0, len(raws))
-	firstUse := make(map[string]int, len(raws))
+	lines := make([]BatchLine, len(raws))
 	for i, lr := range raws {
 		lf := f.element("lines", i, lr)
-		if lf.rej != nil {
-			bad = append(bad, LineError{Index: i, Code: lf.rej.Code, Message: lf.rej.Message})
-			continue
-		}
-		line := BatchLine{
+		// GrantID is read first, so it is kept when only a later field of
+		// the line is bad: a line repeating it is still a duplicate.
+		lines[i] = BatchLine{
 			GrantID:        lf.id("grant_id"),
 			BeneficiaryRef: lf.id("beneficiary_ref"),
 			Category:       lf.text("category", MaxTextRunes),
 			Amount:         lf.money("amount"),
 			Raw:            lr,
 		}
-		// A valid grant_id is taken by its first line even when that line is
-		// bad otherwise: a later line with the same id stays a duplicate
-		// after the first one is fixed.
-		if line.GrantID != "" {
-			if j, dup := firstUse[line.GrantID]; dup {
-				lf.fail(DuplicateID, "data.lines[%d].grant_id %s is already used by data.lines[%d] of this batch", i, quote(line.GrantID), j)
-			} else {
-				firstUse[line.GrantID] = i
-			}
-		}
 		if lf.rej != nil {
-			bad = append(bad, LineError{Index: i, Code: lf.rej.Code, Message: lf.rej.Message})
-			continue
+			lines[i].Refused = &LineError{Index: i, Code: lf.rej.Code, Message: lf.rej.Message}
 		}
-		lines = append(lines, line)
-	}
-	if len(bad) > 0 {
-		f.rej = &Rejection{
-			Code:    bad[0].Code,
-			Message: fmt.Sprintf("%d of %d lines refused; first: %s", len(bad), len(raws), bad[0].Message),
-			Lines:   bad,
-		}
-		return nil
 	}
 	e.Lines = lines
 	return e

@@ -180,11 +180,20 @@ type BatchLine struct {
 	// Raw is the line's JSON as received; it is the line's content for
 	// business-id comparison.
 	Raw json.RawMessage
+	// Refused is set when the line's own fields are not valid; the other
+	// fields are then unreliable, except that GrantID is kept when the
+	// grant_id itself was valid, so that a later line repeating it is still
+	// a duplicate.
+	Refused *LineError
 }
 
 // GrantBatchApproved approves many grants of one program at once, all or
-// none. Lines that failed field validation are already reported in the
-// decoder's Rejection; a decoded batch has only valid lines.
+// none. Lines holds every line of data.lines, in order, so a line's index
+// is its position. A line whose fields are not valid is decoded with
+// Refused set rather than refusing the event in the decoder: the contract
+// has the batch name each bad line (also those the books refuse, such as a
+// grant_id taken before) and take its code from the first one, which only
+// the posting rules (ledger.Books.Apply) can do.
 type GrantBatchApproved struct {
 	BatchID     string
 	Program     string
@@ -266,9 +275,11 @@ type Decoded struct {
 	// Data is the canonical content hash of the envelope's data object
 	// (see ContentHash); zero when the data did not parse.
 	DataHash [32]byte
-	// Event is the typed data; nil when Rejection is set.
+	// Event is the typed data; nil when Rejection is set. A
+	// GrantBatchApproved may carry lines with Refused set: Apply refuses it.
 	Event Event
 	// Rejection is the first failing check up to and including the data
-	// fields, or nil.
+	// fields, or nil. It never has Lines: bad batch lines are reported
+	// through the event (see GrantBatchApproved).
 	Rejection *Rejection
 }

@@ -80,6 +80,9 @@ func AddNeeds(n *Needs, in Input) {
 	case events.GrantBatchApproved:
 		n.Biz[BizKey{f, BizBatch, e.BatchID}] = true
 		for _, l := range e.Lines {
+			if l.Refused != nil {
+				continue
+			}
 			n.Biz[BizKey{f, BizGrant, l.GrantID}] = true
 			n.Caps[CapKey{f, e.Program, l.BeneficiaryRef, e.ApprovedOn.Year()}] = true
 		}
@@ -109,6 +112,11 @@ func (b *Books) Apply(in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if f == nil {
+		if e, ok := in.Event.(events.GrantBatchApproved); ok {
+			if rej := refusedLines(e); rej != nil { // data fields come before the fund
+				return Outcome{Kind: Rejected, Rejection: rej}, nil
+			}
+		}
 		return rejected(events.UnknownFund, "fund %q is not open", in.FundID)
 	}
 	var out Outcome
@@ -359,22 +367,74 @@ func (b *Books) grantApproved(in Input, f *Fund, e events.GrantApproved) (Outcom
 	return Outcome{Kind: Applied, Txns: []*Txn{t}, Created: []string{WaitKey("grant", e.GrantID)}}, nil
 }
 
+// refusedLines is the rejection a batch's lines whose fields are not valid
+// make on their own, or nil when there are none. The contract checks the
+// data fields before the fund, the business id, the program and the
+// maker-checker, so when one of those fails as well this is the batch's
+// rejection.
+func refusedLines(e events.GrantBatchApproved) *events.Rejection {
+	var bad []events.LineError
+	for _, l := range e.Lines {
+		if l.Refused != nil {
+			bad = append(bad, *l.Refused)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return batchRejection(bad, len(e.Lines))
+}
+
+// batchRejection refuses a batch for its bad lines (in line order): the
+// batch's code is that of its first bad line.
+func batchRejection(bad []events.LineError, n int) *events.Rejection {
+	return &events.Rejection{
+		Code:    bad[0].Code,
+		Message: fmt.Sprintf("%d of %d lines refused; first: line %d: %s", len(bad), n, bad[0].Index, bad[0].Message),
+		Lines:   bad,
+	}
+}
+
 func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, error) {
-	if taken, out, err := b.checkBiz(BizKey{f.ID, BizBatch, e.BatchID}, in.DataHash); taken || err != nil {
+	fieldRej := refusedLines(e)
+	taken, out, err := b.checkBiz(BizKey{f.ID, BizBatch, e.BatchID}, in.DataHash)
+	if err != nil {
 		return out, err
+	}
+	if taken {
+		if fieldRej != nil {
+			return Outcome{Kind: Rejected, Rejection: fieldRej}, nil
+		}
+		return out, nil
 	}
 	p, rej := b.checkProgram(f, e.Program, e.RequestedBy, e.ApprovedBy)
 	if rej != nil {
+		if fieldRej != nil {
+			rej = fieldRej
+		}
 		return Outcome{Kind: Rejected, Rejection: rej}, nil
 	}
-	// Caps and available are checked cumulatively over the lines that pass.
+	// Every bad line is named, in line order: those whose fields are not
+	// valid, and per valid line the first of its business id (taken before,
+	// or by an earlier line of this batch, also one refused for another
+	// field), its cap and available. Caps and available are checked
+	// cumulatively over the lines that pass.
 	year := e.ApprovedOn.Year()
 	extra := map[string]decimal.Decimal{}
 	avail := f.Available()
 	var bad []events.LineError
-	lines := make([]grantLine, len(e.Lines))
+	lines := make([]grantLine, 0, len(e.Lines))
+	firstUse := make(map[string]int, len(e.Lines))
 	for i, l := range e.Lines {
-		lines[i] = grantLine{l.GrantID, l.BeneficiaryRef, l.Category, l.Amount, events.ContentHash(l.Raw)}
+		earlier, repeated := firstUse[l.GrantID]
+		if !repeated && l.GrantID != "" {
+			firstUse[l.GrantID] = i
+		}
+		if l.Refused != nil {
+			bad = append(bad, *l.Refused)
+			continue
+		}
+		lines = append(lines, grantLine{l.GrantID, l.BeneficiaryRef, l.Category, l.Amount, events.ContentHash(l.Raw)})
 		x, err := b.Biz(BizKey{f.ID, BizGrant, l.GrantID})
 		if err != nil {
 			return Outcome{}, err
@@ -382,6 +442,11 @@ func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, 
 		if x != nil {
 			bad = append(bad, events.LineError{Index: i, Code: events.DuplicateID,
 				Message: fmt.Sprintf("grant_id %q was already used by event %s", l.GrantID, x.EventID)})
+			continue
+		}
+		if repeated {
+			bad = append(bad, events.LineError{Index: i, Code: events.DuplicateID,
+				Message: fmt.Sprintf("data.lines[%d].grant_id %q is already used by data.lines[%d] of this batch", i, l.GrantID, earlier)})
 			continue
 		}
 		u, err := b.Cap(CapKey{f.ID, e.Program, l.BeneficiaryRef, year})
@@ -401,13 +466,9 @@ func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, 
 		avail = avail.Sub(l.Amount)
 	}
 	if len(bad) > 0 {
-		return Outcome{Kind: Rejected, Rejection: &events.Rejection{
-			Code:    bad[0].Code,
-			Message: fmt.Sprintf("%d of %d lines refused; first: line %d: %s", len(bad), len(e.Lines), bad[0].Index, bad[0].Message),
-			Lines:   bad,
-		}}, nil
+		return Outcome{Kind: Rejected, Rejection: batchRejection(bad, len(e.Lines))}, nil
 	}
-	out := Outcome{Kind: Applied}
+	out = Outcome{Kind: Applied}
 	for _, l := range lines {
 		refs := []Ref{{"batch_id", e.BatchID}, {"grant_id", l.GrantID}, {"beneficiary_ref", l.Beneficiary},
 			{"program", e.Program}, {"category", l.Category}, {"requested_by", e.RequestedBy},

@@ -403,3 +403,57 @@ func TestAllocationBetweenFunds(t *testing.T) {
 		t.Errorf("allocation posted %d transactions, want one per fund", n)
 	}
 }
+
+// TestBatchNamesEveryBadLine: a batch with a line whose fields are bad and
+// lines the books refuse names them all, and its code is that of its first
+// bad line (CONTRACT.md section 3, "Batches"); the data fields still come
+// before the fund, and a grant_id repeated within the batch is a business
+// id, checked after the fund.
+func TestBatchNamesEveryBadLine(t *testing.T) {
+	l := testenv.Start(t, testenv.Options{})
+	openFund(l, "f") // care_fund cap 5000.00
+	contribute(l, "f", "c-1", "1000.00")
+	grant(l, "f", "g-old", "ben-1", "100.00", "2026-01-10")
+	line := func(id, ben, amount string) map[string]any {
+		return map[string]any{"grant_id": id, "beneficiary_ref": ben, "category": "living", "amount": amount}
+	}
+	batch := func(fund, id string, lines ...map[string]any) string {
+		return l.Event(fund, "grant.batch.approved", map[string]any{"batch_id": id, "program": "care_fund", "requested_by": "a",
+			"approved_by": "b", "approved_on": "2026-02-01", "lines": lines})
+	}
+	mixed := batch("f", "m-1",
+		line("b-0", "ben-1", "4900.01"), // 100 used + 4900.01 passes the 5000 cap
+		line("g-old", "ben-2", "1.00"),  // taken before
+		line("b-2", "ben-3", "1.000"),   // three places
+		line("b-3", "ben-4", "5.00"),    // good
+		line("b-3", "ben-5", "5.00"),    // repeats line 3
+		line("b-5", "ben-6", "0"),       // zero
+	)
+	nowhere := batch("nowhere", "m-2", line("n-0", "ben-1", "1.00"), line("n-0", "ben-2", "1.00"))
+	nowhereBad := batch("nowhere", "m-3", line("n-0", "ben-1", "1.00"), line("n-1", "ben-2", "-1"))
+	l.WaitIdle()
+
+	r := l.RejectionOf(mixed)
+	if r == nil {
+		t.Fatalf("mixed batch: %s, want rejected", outcome(l, mixed))
+	}
+	var got []string
+	for _, le := range r.Lines {
+		got = append(got, fmt.Sprintf("%d:%s", le.Index, le.Code))
+	}
+	if w := "0:beneficiary_cap_exceeded 1:duplicate_id 2:invalid_amount 4:duplicate_id 5:invalid_amount"; strings.Join(got, " ") != w {
+		t.Errorf("mixed batch lines %v, want %s", got, w)
+	}
+	if r.Code != "beneficiary_cap_exceeded" {
+		t.Errorf("mixed batch code %s, want that of its first bad line, beneficiary_cap_exceeded", r.Code)
+	}
+	if r := l.RejectionOf(nowhere); r == nil || r.Code != "unknown_fund" || r.FundID != "nowhere" {
+		t.Errorf("batch with a repeated grant_id in an unknown fund: %+v, want unknown_fund", r)
+	}
+	if r := l.RejectionOf(nowhereBad); r == nil || r.Code != "invalid_amount" || len(r.Lines) != 1 || r.Lines[0].Index != 1 {
+		t.Errorf("batch with a bad amount in an unknown fund: %+v, want invalid_amount on line 1", r)
+	}
+	if n := l.Count(`SELECT count(*) FROM grants`); n != 1 {
+		t.Errorf("%d grants after refused batches, want 1", n)
+	}
+}
