@@ -6,7 +6,10 @@
 // Errors are JSON objects {"error": "..."}: 404 for a fund, grant or
 // snapshot that does not exist, 400 for a query parameter that is not a
 // number in range, 500 (with the cause logged, not shown) when the
-// database fails.
+// database fails. A missing fund is a 404 whatever the parameters say
+// (CONTRACT.md section 7), so a bad parameter is a 400 only for a fund
+// that exists. A parameter given empty (?after=&limit=, as the contract
+// writes the rejections query) is taken as not given.
 package httpapi
 
 import (
@@ -78,13 +81,13 @@ func (a *API) fund(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) balances(w http.ResponseWriter, r *http.Request) {
-	var asOf *int64
-	if r.URL.Query().Has("as_of_journal_seq") {
-		n, err := intParam(r, "as_of_journal_seq", 0, 0)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
+	var asOf *int64 // nil: the current books
+	n, err := intParam(r, "as_of_journal_seq", -1, 0)
+	if err != nil {
+		a.badParam(w, r, err)
+		return
+	}
+	if n >= 0 {
 		asOf = &n
 	}
 	b, err := a.Store.FundBalances(r.Context(), r.PathValue("fund_id"), asOf)
@@ -98,7 +101,7 @@ func (a *API) balances(w http.ResponseWriter, r *http.Request) {
 func (a *API) journal(w http.ResponseWriter, r *http.Request) {
 	after, limit, err := paging(r, "after_seq")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		a.badParam(w, r, err)
 		return
 	}
 	page, err := a.Store.Journal(r.Context(), r.PathValue("fund_id"), after, limit)
@@ -121,7 +124,7 @@ func (a *API) grant(w http.ResponseWriter, r *http.Request) {
 func (a *API) snapshots(w http.ResponseWriter, r *http.Request) {
 	after, limit, err := paging(r, "after")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		a.badParam(w, r, err)
 		return
 	}
 	page, err := a.Store.Snapshots(r.Context(), r.PathValue("fund_id"), after, limit)
@@ -140,7 +143,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 	if s := r.PathValue("seq"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("snapshot sequence %q is not a positive integer", s))
+			a.badParam(w, r, fmt.Errorf("snapshot sequence %q is not a positive integer", s))
 			return
 		}
 		seq = n
@@ -159,7 +162,7 @@ func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
 func (a *API) rejections(w http.ResponseWriter, r *http.Request) {
 	after, limit, err := paging(r, "after")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		a.badParam(w, r, err)
 		return
 	}
 	page, err := a.Store.Rejections(r.Context(), r.URL.Query().Get("fund_id"), after, limit)
@@ -187,13 +190,12 @@ func paging(r *http.Request, cursor string) (after int64, limit int, err error) 
 }
 
 // intParam reads an integer query parameter of at least min, def when it
-// is absent.
+// is absent or empty.
 func intParam(r *http.Request, name string, def, min int64) (int64, error) {
-	q := r.URL.Query()
-	if !q.Has(name) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
 		return def, nil
 	}
-	s := q.Get(name)
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%s %q is not an integer", name, s)
@@ -202,6 +204,18 @@ func intParam(r *http.Request, name string, def, min int64) (int64, error) {
 		return 0, fmt.Errorf("%s %d is below the minimum of %d", name, n, min)
 	}
 	return n, nil
+}
+
+// badParam answers a parameter that is not a number in range: a 400, or
+// the 404 of the fund the path names when that fund does not exist.
+func (a *API) badParam(w http.ResponseWriter, r *http.Request, err error) {
+	if id := r.PathValue("fund_id"); id != "" {
+		if _, ferr := a.Store.Fund(r.Context(), id); ferr != nil {
+			a.fail(w, r, ferr)
+			return
+		}
+	}
+	writeError(w, http.StatusBadRequest, err.Error())
 }
 
 // fail maps a store error to its status, once, here at the edge.
