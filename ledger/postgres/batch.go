@@ -497,9 +497,10 @@ func (u *unit) posted(t *ledger.Txn) error {
 }
 
 // snapshotChanged snapshots every fund whose journal moved since its last
-// snapshot (the SNAPSHOT_INTERVAL timer).
+// snapshot (the SNAPSHOT_INTERVAL timer): those the database says so of,
+// and those this batch moved, which the database does not show yet.
 func (u *unit) snapshotChanged() error {
-	rows, err := u.tx.Query(u.ctx, `SELECT fund_id FROM funds WHERE head_seq > snapshot_journal_seq ORDER BY fund_id`)
+	rows, err := u.tx.Query(u.ctx, `SELECT fund_id FROM funds WHERE head_seq > snapshot_journal_seq`)
 	if err != nil {
 		return fmt.Errorf("find changed funds: %w", err)
 	}
@@ -507,6 +508,17 @@ func (u *unit) snapshotChanged() error {
 	if err != nil {
 		return err
 	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, f := range u.books.Changes().Funds {
+		if !seen[f.ID] {
+			seen[f.ID] = true
+			ids = append(ids, f.ID)
+		}
+	}
+	sort.Strings(ids)
 	for _, id := range ids {
 		f, err := u.books.Fund(id)
 		if err != nil {
