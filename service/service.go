@@ -31,8 +31,11 @@ type Config struct {
 	HTTPAddr         string
 	SnapshotEvery    int64
 	SnapshotInterval time.Duration
-	HoldWindow       time.Duration
-	SigningKey       string // base64 Ed25519 seed; empty: keep one in DataDir
+	// HoldWindow is how long an event naming a grant or payment not seen
+	// yet is held; 0 means the default (5 minutes), a negative value no
+	// hold at all (such an event is refused at once).
+	HoldWindow time.Duration
+	SigningKey string // base64 Ed25519 seed; empty: keep one in DataDir
 
 	// Consumer is the durable consumer's name (default "fundledger").
 	Consumer string
@@ -77,8 +80,11 @@ func (c *Config) defaults() {
 	if c.EmbeddedPort == 0 {
 		c.EmbeddedPort = 4222
 	}
-	if c.HoldWindow == 0 {
+	switch {
+	case c.HoldWindow == 0:
 		c.HoldWindow = 5 * time.Minute
+	case c.HoldWindow < 0:
+		c.HoldWindow = 0 // the store refuses at once
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -157,7 +163,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer nc.Close()
-	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) { s.log.Warn("NATS disconnected", "err", err) })
+	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		if !c.IsClosed() { // closing at the stop is no news
+			s.log.Warn("NATS disconnected", "err", err)
+		}
+	})
 	nc.SetReconnectHandler(func(c *nats.Conn) { s.log.Info("NATS reconnected", "url", c.ConnectedUrl()) })
 	js, err := njs.New(nc)
 	if err != nil {
@@ -165,6 +175,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if err := retry(ctx, s.log, "ensure streams", func() error { return jetstream.EnsureStreams(ctx, js) }); err != nil {
 		return err
+	}
+	if notes, err := jetstream.StreamNotes(ctx, js); err == nil {
+		for _, n := range notes {
+			s.log.Warn("existing stream differs from what the ledger would create; using it as it is", "note", n)
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -231,11 +246,28 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 	relay := jetstream.NewRelay(js, s.Store)
 	relay.OnError = func(err error) { s.log.Warn("outbox relay", "err", err) }
 	relay.Published = func(n int) { s.Metrics.Published.Add(int64(n)) }
+	relay.Shrunk = func(id string, from, to int) {
+		s.log.Warn("outbound message larger than NATS accepts; published with its raw message cut (the stored rejection keeps it whole)",
+			"msg_id", id, "bytes", from, "published_bytes", to)
+	}
 	rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(rctx) }()
-	defer func() { stopRelay(); wg.Wait() }()
+	defer func() {
+		stopRelay()
+		wg.Wait()
+		if ctx.Err() != nil {
+			// A clean stop: publish what the last batches committed now,
+			// not at the next start. Bounded, as NATS may be down; what
+			// is left stays in the outbox.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := relay.Drain(dctx); err != nil {
+				s.log.Warn("outbox not fully published at stop; the rest goes out at the next start", "err", err)
+			}
+		}
+	}()
 
 	set := postgres.BatchSettings{HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer, Failpoint: cfg.Failpoint}
 	idle := 250 * time.Millisecond

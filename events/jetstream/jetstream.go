@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fundledger/fundledger/events"
@@ -44,6 +45,40 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return nil
+}
+
+// StreamNotes describes how existing streams differ from what the ledger
+// would have created: a stream someone else made first is used as it is
+// (it is never changed or deleted), so an operator learns from the log
+// why, say, large batches never arrive or a restart lost the events.
+func StreamNotes(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	var notes []string
+	for _, want := range []struct {
+		name, subject string
+		minMsgSize    int32
+	}{
+		{events.InboundStream, events.InboundSubjects, events.MaxMessageBytes},
+		{events.OutboundStream, events.OutboundSubjects, 0},
+	} {
+		st, err := js.Stream(ctx, want.name)
+		if err != nil {
+			return notes, fmt.Errorf("jetstream: look up stream %s: %w", want.name, err)
+		}
+		cfg := st.CachedInfo().Config
+		if cfg.Storage != jetstream.FileStorage {
+			notes = append(notes, fmt.Sprintf("stream %s uses %s storage, not file: its messages do not survive a NATS restart", want.name, cfg.Storage))
+		}
+		if !slices.Contains(cfg.Subjects, want.subject) && !slices.Contains(cfg.Subjects, ">") {
+			notes = append(notes, fmt.Sprintf("stream %s is bound to %v, not %s", want.name, cfg.Subjects, want.subject))
+		}
+		if cfg.Retention != jetstream.LimitsPolicy {
+			notes = append(notes, fmt.Sprintf("stream %s has %s retention, not limits: messages may go before they are read again", want.name, cfg.Retention))
+		}
+		if want.minMsgSize > 0 && cfg.MaxMsgSize > 0 && cfg.MaxMsgSize < want.minMsgSize {
+			notes = append(notes, fmt.Sprintf("stream %s accepts messages of at most %d bytes; events up to %d bytes are refused by NATS, not the ledger", want.name, cfg.MaxMsgSize, want.minMsgSize))
+		}
+	}
+	return notes, nil
 }
 
 // Consumer pulls FUND_EVENTS in stream order.

@@ -13,6 +13,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// MaxPayload is the embedded server's max_payload. NATS counts headers
+// in it, so an 8 MiB event with its Nats-Msg-Id needs more than 8 MiB; an
+// event just over 8 MiB must reach the ledger to be refused as too_large
+// (FUND_EVENTS itself stops at 8 MiB + 64 KiB); and a rejection, which
+// carries the refused message escaped as a JSON string, is larger than the
+// message it refuses.
+const MaxPayload = 2 * events.MaxMessageBytes
+
 // Server is a running embedded server.
 type Server struct {
 	*server.Server
@@ -28,7 +36,9 @@ func Start(dataDir string, preferredPort int) (*Server, error) {
 		return nil, fmt.Errorf("natsembed: data dir: %w", err)
 	}
 	port := preferredPort
-	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+	if port <= 0 {
+		port = server.RANDOM_PORT // the server reads 0 as 4222
+	} else if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 		port = server.RANDOM_PORT
 	} else {
 		l.Close()
@@ -39,7 +49,7 @@ func Start(dataDir string, preferredPort int) (*Server, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, "jetstream"),
-		MaxPayload: events.MaxMessageBytes,
+		MaxPayload: MaxPayload,
 		NoSigs:     true,
 	}
 	s, err := server.NewServer(opts)
