@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -43,6 +44,12 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// loggedError was already reported as a log line; run prints it no more.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
 // exitError carries a specific exit code.
 type exitError struct {
 	code int
@@ -65,12 +72,17 @@ func run(ctx context.Context, args []string) int {
 			if err == nil {
 				return exitOK
 			}
-			fmt.Fprintf(os.Stderr, "fundledger %s: %v\n", c.name, err)
-			switch e := err.(type) {
-			case usageError:
+			var logged loggedError
+			if !errors.As(err, &logged) {
+				fmt.Fprintf(os.Stderr, "fundledger %s: %v\n", c.name, err)
+			}
+			var ue usageError
+			var ee exitError
+			switch {
+			case errors.As(err, &ue):
 				return exitUsage
-			case exitError:
-				return e.code
+			case errors.As(err, &ee):
+				return ee.code
 			}
 			return exitFailure
 		}

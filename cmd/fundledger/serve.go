@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -62,13 +63,39 @@ func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
 }
 
 func runServe(ctx context.Context, args []string) error {
+	// Everything serve says, its fatal errors too, is a JSON line on
+	// stderr (CONTRACT.md section 8), so a log collector parses it all.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg, err := serveConfig(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err == nil {
+		cfg.Log = log
+		cfg.API = apiHandler
+		cfg.Failpoint = failpoint()
+		err = service.New(*cfg).Run(ctx)
+	}
+	if err != nil {
+		log.Error("fundledger serve: "+err.Error(), "err", err.Error())
+		return loggedError{err}
+	}
+	return nil
+}
+
+// serveConfig reads serve's settings: flags, else the environment, else
+// the defaults.
+func serveConfig(args []string) (*service.Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg, err := configFromEnv(fs)
 	if err != nil {
-		return usageError{err.Error()}
+		return nil, usageError{err.Error()}
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
@@ -77,12 +104,14 @@ func runServe(ctx context.Context, args []string) error {
 		cfg.NATSURL = os.Getenv("NATS_URL")
 	}
 	if cfg.DatabaseURL == "" {
-		return usageError{"DATABASE_URL is required"}
+		return nil, usageError{"DATABASE_URL is required"}
 	}
-	cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg.API = apiHandler
-	cfg.Failpoint = failpoint()
-	return service.New(*cfg).Run(ctx)
+	if cfg.HoldWindow == 0 {
+		// Said explicitly (the default is 5m): no hold, refuse at once.
+		// service.Config reads 0 as "the default".
+		cfg.HoldWindow = -1
+	}
+	return cfg, nil
 }
 
 func runMigrate(ctx context.Context, args []string) error {
