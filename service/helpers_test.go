@@ -35,8 +35,8 @@ func addCents(s string, cents int64) string {
 	return decimal.RequireFromString(s).Add(decimal.New(cents, -2)).StringFixed(2)
 }
 
-// countSubject counts the distinct messages on LEDGER_OUT matching filter.
-func countSubject(t testing.TB, l *testenv.Ledger, filter string) int {
+// outMessages reads every message on LEDGER_OUT matching filter.
+func outMessages(t testing.TB, l *testenv.Ledger, filter string) []jetstream.Msg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -48,13 +48,24 @@ func countSubject(t testing.TB, l *testenv.Ledger, filter string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := int(info.NumPending)
-	seen := map[string]bool{}
-	for i := 0; i < total; i++ {
+	var out []jetstream.Msg
+	for i := 0; i < int(info.NumPending); i++ {
 		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatalf("read %s: %v", filter, err)
 		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// countSubject counts the messages on LEDGER_OUT matching filter, each of
+// which must carry a Nats-Msg-Id of its own.
+func countSubject(t testing.TB, l *testenv.Ledger, filter string) int {
+	t.Helper()
+	msgs := outMessages(t, l, filter)
+	seen := map[string]bool{}
+	for _, m := range msgs {
 		id := m.Headers().Get("Nats-Msg-Id")
 		if id == "" {
 			t.Errorf("message on %s without Nats-Msg-Id", m.Subject())
@@ -64,5 +75,5 @@ func countSubject(t testing.TB, l *testenv.Ledger, filter string) int {
 		}
 		seen[id] = true
 	}
-	return total
+	return len(msgs)
 }

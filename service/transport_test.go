@@ -6,36 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/internal/testenv"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// outMessages reads every message on LEDGER_OUT matching filter.
-func outMessages(t *testing.T, l *testenv.Ledger, filter string) []jetstream.Msg {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := l.JS.OrderedConsumer(ctx, events.OutboundStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for i := 0; i < int(info.NumPending); i++ {
-		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("read %s: %v", filter, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // wantPublished checks that the event at the head of a stuck outbox and
 // the one behind it both reached LEDGER_OUT: the rejection (its raw cut
