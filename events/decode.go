@@ -514,7 +514,33 @@ func (f *fields) currency(name string) string {
 		f.fail(InvalidField, "%s%s %s is not a currency code of 3 capital letters such as \"CNY\"", f.path, name, quote(s))
 		return ""
 	}
+	if places, odd := notTwoPlaces[s]; odd {
+		f.fail(InvalidField, "%s%s %s has %s (ISO 4217); this ledger keeps books only in currencies of 2 decimal places, such as \"CNY\"",
+			f.path, name, quote(s), places)
+		return ""
+	}
 	return s
+}
+
+// notTwoPlaces are the ISO 4217 codes whose minor unit is not 2 decimal
+// places. The ledger writes and checks every amount with exactly two
+// places (numeric(20,2) in the database, the hashed and signed bytes of
+// docs/audit.md), so a fund in one of these would print "300.00" where
+// the contract wants the currency's own places ("300" for JPY): such a
+// fund is refused when it is opened instead.
+var notTwoPlaces = map[string]string{
+	"BIF": "0 decimal places", "CLP": "0 decimal places", "DJF": "0 decimal places", "GNF": "0 decimal places",
+	"ISK": "0 decimal places", "JPY": "0 decimal places", "KMF": "0 decimal places", "KRW": "0 decimal places",
+	"PYG": "0 decimal places", "RWF": "0 decimal places", "UGX": "0 decimal places", "UYI": "0 decimal places",
+	"VND": "0 decimal places", "VUV": "0 decimal places", "XAF": "0 decimal places", "XOF": "0 decimal places",
+	"XPF": "0 decimal places",
+	"BHD": "3 decimal places", "IQD": "3 decimal places", "JOD": "3 decimal places", "KWD": "3 decimal places",
+	"LYD": "3 decimal places", "OMR": "3 decimal places", "TND": "3 decimal places",
+	"CLF": "4 decimal places", "UYW": "4 decimal places",
+	"XAG": "no minor unit", "XAU": "no minor unit", "XBA": "no minor unit", "XBB": "no minor unit",
+	"XBC": "no minor unit", "XBD": "no minor unit", "XDR": "no minor unit", "XPD": "no minor unit",
+	"XPT": "no minor unit", "XSU": "no minor unit", "XTS": "no minor unit", "XUA": "no minor unit",
+	"XXX": "no minor unit",
 }
 
 // money is a required amount (see ParseMoney). Any value that is not a
