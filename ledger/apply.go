@@ -395,6 +395,49 @@ func batchRejection(bad []events.LineError, n int) *events.Rejection {
 	}
 }
 
+// lineIDErrors is, per line of a batch, its first problem among its own
+// fields and its grant_id (taken by an applied event before, or by an
+// earlier line of this batch, also one refused for another field); nil for
+// a line with neither.
+func (b *Books) lineIDErrors(f *Fund, e events.GrantBatchApproved) ([]*events.LineError, error) {
+	errs := make([]*events.LineError, len(e.Lines))
+	firstUse := make(map[string]int, len(e.Lines))
+	for i, l := range e.Lines {
+		earlier, repeated := firstUse[l.GrantID]
+		if !repeated && l.GrantID != "" {
+			firstUse[l.GrantID] = i
+		}
+		if l.Refused != nil {
+			errs[i] = l.Refused
+			continue
+		}
+		x, err := b.Biz(BizKey{f.ID, BizGrant, l.GrantID})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case x != nil:
+			errs[i] = &events.LineError{Index: i, Code: events.DuplicateID,
+				Message: fmt.Sprintf("grant_id %q was already used by event %s", l.GrantID, x.EventID)}
+		case repeated:
+			errs[i] = &events.LineError{Index: i, Code: events.DuplicateID,
+				Message: fmt.Sprintf("data.lines[%d].grant_id %q is already used by data.lines[%d] of this batch", i, l.GrantID, earlier)}
+		}
+	}
+	return errs, nil
+}
+
+// collectLineErrors is the lines' problems in line order.
+func collectLineErrors(errs []*events.LineError) []events.LineError {
+	var bad []events.LineError
+	for _, e := range errs {
+		if e != nil {
+			bad = append(bad, *e)
+		}
+	}
+	return bad
+}
+
 func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, error) {
 	fieldRej := refusedLines(e)
 	taken, out, err := b.checkBiz(BizKey{f.ID, BizBatch, e.BatchID}, in.DataHash)
@@ -407,48 +450,37 @@ func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, 
 		}
 		return out, nil
 	}
+	lineErrs, err := b.lineIDErrors(f, e)
+	if err != nil {
+		return Outcome{}, err
+	}
 	p, rej := b.checkProgram(f, e.Program, e.RequestedBy, e.ApprovedBy)
 	if rej != nil {
-		if fieldRej != nil {
+		// The contract's order: data fields, the fund, the business ids
+		// (the lines' grant_ids among them), then program and maker-checker.
+		switch bad := collectLineErrors(lineErrs); {
+		case fieldRej != nil:
 			rej = fieldRej
+		case len(bad) > 0:
+			rej = batchRejection(bad, len(e.Lines))
 		}
 		return Outcome{Kind: Rejected, Rejection: rej}, nil
 	}
-	// Every bad line is named, in line order: those whose fields are not
-	// valid, and per valid line the first of its business id (taken before,
-	// or by an earlier line of this batch, also one refused for another
-	// field), its cap and available. Caps and available are checked
+	// Every bad line is named, in line order, with its first problem: its
+	// fields, its grant_id (taken before, or by an earlier line of this
+	// batch), its cap, available. Caps and available are checked
 	// cumulatively over the lines that pass.
 	year := e.ApprovedOn.Year()
 	extra := map[string]decimal.Decimal{}
 	avail := f.Available()
 	var bad []events.LineError
 	lines := make([]grantLine, 0, len(e.Lines))
-	firstUse := make(map[string]int, len(e.Lines))
 	for i, l := range e.Lines {
-		earlier, repeated := firstUse[l.GrantID]
-		if !repeated && l.GrantID != "" {
-			firstUse[l.GrantID] = i
-		}
-		if l.Refused != nil {
-			bad = append(bad, *l.Refused)
+		if lineErrs[i] != nil {
+			bad = append(bad, *lineErrs[i])
 			continue
 		}
 		lines = append(lines, grantLine{l.GrantID, l.BeneficiaryRef, l.Category, l.Amount, events.ContentHash(l.Raw)})
-		x, err := b.Biz(BizKey{f.ID, BizGrant, l.GrantID})
-		if err != nil {
-			return Outcome{}, err
-		}
-		if x != nil {
-			bad = append(bad, events.LineError{Index: i, Code: events.DuplicateID,
-				Message: fmt.Sprintf("grant_id %q was already used by event %s", l.GrantID, x.EventID)})
-			continue
-		}
-		if repeated {
-			bad = append(bad, events.LineError{Index: i, Code: events.DuplicateID,
-				Message: fmt.Sprintf("data.lines[%d].grant_id %q is already used by data.lines[%d] of this batch", i, l.GrantID, earlier)})
-			continue
-		}
 		u, err := b.Cap(CapKey{f.ID, e.Program, l.BeneficiaryRef, year})
 		if err != nil {
 			return Outcome{}, err

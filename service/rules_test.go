@@ -429,6 +429,13 @@ func TestBatchNamesEveryBadLine(t *testing.T) {
 		line("b-3", "ben-5", "5.00"),    // repeats line 3
 		line("b-5", "ben-6", "0"),       // zero
 	)
+	batchAs := func(id, program, requester string, lines ...map[string]any) string {
+		return l.Event("f", "grant.batch.approved", map[string]any{"batch_id": id, "program": program, "requested_by": requester,
+			"approved_by": "b", "approved_on": "2026-02-01", "lines": lines})
+	}
+	takenUnknownProgram := batchAs("m-4", "no_such_program", "a", line("b-10", "ben-1", "1.00"), line("g-old", "ben-2", "1.00"))
+	takenSameMaker := batchAs("m-5", "care_fund", "b", line("g-old", "ben-1", "1.00"))
+	onlyUnknownProgram := batchAs("m-6", "no_such_program", "a", line("b-11", "ben-1", "1.00"))
 	nowhere := batch("nowhere", "m-2", line("n-0", "ben-1", "1.00"), line("n-0", "ben-2", "1.00"))
 	nowhereBad := batch("nowhere", "m-3", line("n-0", "ben-1", "1.00"), line("n-1", "ben-2", "-1"))
 	l.WaitIdle()
@@ -452,6 +459,29 @@ func TestBatchNamesEveryBadLine(t *testing.T) {
 	}
 	if r := l.RejectionOf(nowhereBad); r == nil || r.Code != "invalid_amount" || len(r.Lines) != 1 || r.Lines[0].Index != 1 {
 		t.Errorf("batch with a bad amount in an unknown fund: %+v, want invalid_amount on line 1", r)
+	}
+	// Business ids come before program and maker-checker, the lines'
+	// grant_ids among them.
+	for _, c := range []struct {
+		name, id, code string
+		lines          []int
+	}{
+		{"taken grant_id, unknown program", takenUnknownProgram, "duplicate_id", []int{1}},
+		{"taken grant_id, same maker and checker", takenSameMaker, "duplicate_id", []int{0}},
+		{"unknown program alone", onlyUnknownProgram, "unknown_program", nil},
+	} {
+		r := l.RejectionOf(c.id)
+		if r == nil {
+			t.Errorf("%s: %s, want rejected", c.name, outcome(l, c.id))
+			continue
+		}
+		var idx []int
+		for _, le := range r.Lines {
+			idx = append(idx, le.Index)
+		}
+		if r.Code != c.code || fmt.Sprint(idx) != fmt.Sprint(c.lines) {
+			t.Errorf("%s: code %s lines %v, want %s lines %v", c.name, r.Code, idx, c.code, c.lines)
+		}
 	}
 	if n := l.Count(`SELECT count(*) FROM grants`); n != 1 {
 		t.Errorf("%d grants after refused batches, want 1", n)
