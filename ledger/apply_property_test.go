@@ -189,8 +189,8 @@ func TestBooksInvariants(t *testing.T) {
 			}
 		}
 		for _, g := range b.Changes().Grants {
-			if g.Outstanding().IsNegative() || g.Recoverable().IsNegative() {
-				t.Fatalf("grant %s: outstanding %s recoverable %s", g.GrantID, g.Outstanding(), g.Recoverable())
+			if g.Outstanding().IsNegative() || g.Paid.LessThan(g.Returned) || g.Recovered.IsNegative() {
+				t.Fatalf("grant %s: outstanding %s, paid %s, returned %s, recovered %s", g.GrantID, g.Outstanding(), g.Paid, g.Returned, g.Recovered)
 			}
 		}
 	})

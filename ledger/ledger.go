@@ -244,9 +244,11 @@ func (g *Grant) Outstanding() decimal.Decimal {
 	return g.Approved.Sub(g.Cancelled).Sub(g.Paid).Add(g.Returned)
 }
 
-// Recoverable is what the grant has paid net of returns and recoveries.
+// Recoverable is what the grant has paid net of returns and recoveries,
+// never below zero: a bank may return a payment after money was recovered
+// from the grant, which leaves nothing more to recover.
 func (g *Grant) Recoverable() decimal.Decimal {
-	return g.Paid.Sub(g.Returned).Sub(g.Recovered)
+	return decimal.Max(decimal.Zero, g.Paid.Sub(g.Returned).Sub(g.Recovered))
 }
 
 // State is open, paid or cancelled, as the read API reports it.

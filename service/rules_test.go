@@ -487,3 +487,34 @@ func TestBatchNamesEveryBadLine(t *testing.T) {
 		t.Errorf("%d grants after refused batches, want 1", n)
 	}
 }
+
+// TestReturnAfterRecovery: a bank may return a payment of a grant from which
+// money was already recovered. The contract refuses a return only for more
+// than the payment still holds, so it posts (Dr cash / Cr grants_payable);
+// it used to be refused as invalid_field by a database CHECK
+// (paid - returned - recovered >= 0). Nothing more can be recovered then.
+func TestReturnAfterRecovery(t *testing.T) {
+	l := testenv.Start(t, testenv.Options{})
+	openFund(l, "f")
+	contribute(l, "f", "c-1", "100.00")
+	grant(l, "f", "g-1", "ben-1", "50.00", "2026-03-02")
+	disburse(l, "f", "g-1", "p-1", "10.00")
+	l.Event("f", "grant.recovered", map[string]any{"grant_id": "g-1", "recovery_id": "r-1", "amount": "5.00", "bank_ref": "B1", "reason": "overpaid"})
+	ret := l.Event("f", "payment.returned", map[string]any{"grant_id": "g-1", "payment_id": "p-1", "amount": "6.00", "reason": "account closed"})
+	more := l.Event("f", "grant.recovered", map[string]any{"grant_id": "g-1", "recovery_id": "r-2", "amount": "0.01", "bank_ref": "B2", "reason": "again"})
+	tooMuch := l.Event("f", "payment.returned", map[string]any{"grant_id": "g-1", "payment_id": "p-1", "amount": "4.01", "reason": "again"})
+	l.WaitIdle()
+
+	if got := outcome(l, ret); got != "posted" {
+		t.Errorf("return after a recovery: %s, want posted", got)
+	}
+	if r := l.RejectionOf(more); r == nil || r.Code != "exceeds_outstanding" {
+		t.Errorf("recovery with nothing paid net left: %+v, want exceeds_outstanding", r)
+	}
+	if r := l.RejectionOf(tooMuch); r == nil || r.Code != "exceeds_outstanding" {
+		t.Errorf("return of more than the payment still holds: %+v, want exceeds_outstanding", r)
+	}
+	// cash 100 - 10 + 5 + 6; payable 50 - 10 + 6; expense 50 - 5.
+	wantBalances(t, l, "f", map[string]string{"cash": "101.00", "grants_payable": "46.00",
+		"grant_expense:care_fund": "45.00", "contributions:fiscal": "100.00"})
+}
