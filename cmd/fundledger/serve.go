@@ -115,20 +115,29 @@ func serveConfig(args []string) (*service.Config, error) {
 }
 
 func runMigrate(ctx context.Context, args []string) error {
+	// Like serve, migrate logs JSON lines to stderr (CONTRACT.md section 8).
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	fail := func(err error) error {
+		log.Error("fundledger migrate: "+err.Error(), "err", err.Error())
+		return loggedError{err}
+	}
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	url := fs.String("database-url", "", "PostgreSQL URL (default $DATABASE_URL)")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fail(usageError{err.Error()})
 	}
 	if *url == "" {
 		*url = os.Getenv("DATABASE_URL")
 	}
 	if *url == "" {
-		return usageError{"DATABASE_URL is required"}
+		return fail(usageError{"DATABASE_URL is required"})
 	}
 	if err := postgres.Migrate(ctx, *url); err != nil {
-		return err
+		return fail(err)
 	}
-	fmt.Fprintln(os.Stderr, "migrations applied")
+	log.Info("migrations applied")
 	return nil
 }

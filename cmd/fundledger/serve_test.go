@@ -29,27 +29,29 @@ func TestServeConfig(t *testing.T) {
 	}
 }
 
-// TestServeLogsJSON: serve without DATABASE_URL fails with a usage error,
-// said as a JSON log line on stderr like everything serve logs.
+// TestServeLogsJSON: serve and migrate without DATABASE_URL fail with a usage error,
+// said as a JSON log line on stderr like everything they log.
 func TestServeLogsJSON(t *testing.T) {
 	bin := buildCLI(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = envWithout("DATABASE_URL", "NATS_URL", "FUNDLEDGER_DATA_DIR")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
-		t.Fatalf("exit %v, want %d", err, exitUsage)
-	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	for _, l := range lines {
-		var rec struct{ Level, Msg string }
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("stderr line is not JSON: %q", l)
+	for _, sub := range []string{"serve", "migrate"} {
+		cmd := exec.Command(bin, sub)
+		cmd.Env = envWithout("DATABASE_URL", "NATS_URL", "FUNDLEDGER_DATA_DIR")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+			t.Fatalf("%s: exit %v, want %d", sub, err, exitUsage)
 		}
-		if rec.Level != "ERROR" || !strings.Contains(rec.Msg, "DATABASE_URL") {
-			t.Errorf("line %q, want an ERROR naming DATABASE_URL", l)
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		for _, l := range lines {
+			var rec struct{ Level, Msg string }
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatalf("%s: stderr line is not JSON: %q", sub, l)
+			}
+			if rec.Level != "ERROR" || !strings.Contains(rec.Msg, "DATABASE_URL") {
+				t.Errorf("%s: line %q, want an ERROR naming DATABASE_URL", sub, l)
+			}
 		}
 	}
 }
