@@ -18,7 +18,8 @@ import (
 // marked (BatchLine.Refused), so that Apply can name it together with the
 // lines the books refuse (see GrantBatchApproved):
 //
-//  1. size: more than MaxMessageBytes is too_large, before any parsing;
+//  1. size: more than MaxMessageBytes is too_large, whatever else is wrong
+//     (Decoded.ID is set when the message is JSON with a valid envelope id);
 //  2. JSON: one JSON object, valid UTF-8, no key twice in one object, no
 //     unpaired surrogate escape; else malformed;
 //  3. the envelope id; on success Decoded.ID is set, and it stays set when a
@@ -39,6 +40,17 @@ func Decode(subject string, raw []byte) Decoded {
 	}
 	if len(raw) > MaxMessageBytes {
 		d.Rejection = Reject(TooLarge, "the message is %d bytes; at most %d bytes (8 MiB) are accepted", len(raw), MaxMessageBytes)
+		// Its envelope id still counts when it can be read: one outcome
+		// per envelope id, ever, so a later copy of the same event is a
+		// silent no-op rather than a second outcome.
+		if env, rej := parseMessage(raw); rej == nil {
+			f := &fields{obj: env}
+			if id := f.id("id"); f.rej == nil {
+				d.ID = id
+				d.Envelope = envelopeOf(env)
+				d.Type = d.Envelope.Type
+			}
+		}
 		return d
 	}
 	env, rej := parseMessage(raw)

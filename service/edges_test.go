@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -20,16 +21,27 @@ func TestOversizedMessage(t *testing.T) {
 	openFund(l, "f")
 	pad := strings.Repeat("x", events.MaxMessageBytes)
 	big := testenv.Envelope("snapshot.requested", map[string]any{"requested_by": "auditor", "label": pad})
-	l.Publish("f", big)
+	bigID := l.Publish("f", big)
 	after := contribute(l, "f", "c-1", "1.00")
+	// The same envelope id again, small this time (and under another
+	// Nats-Msg-Id): one outcome per envelope id, ever, so a silent no-op.
+	again := testenv.Envelope("contribution.received", map[string]any{"contribution_id": "c-2", "source_kind": "fiscal",
+		"payer": "bureau", "amount": "2.00", "bank_ref": "B2", "received_on": "2026-01-05"})
+	again["id"] = bigID
+	b, err := json.Marshal(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.PublishRaw(events.InboundSubject("f", "contribution.received"), b, "resend-"+bigID)
 	l.WaitIdle()
 	rs := l.Rejections()
-	if len(rs) != 1 || rs[0].Code != "too_large" || rs[0].FundID != "f" {
-		t.Fatalf("rejections %+v, want one too_large in fund f", rs)
+	if len(rs) != 1 || rs[0].Code != "too_large" || rs[0].FundID != "f" || rs[0].EventID != bigID {
+		t.Fatalf("rejections %+v, want one too_large in fund f for event %s", rs, bigID)
 	}
 	if o := outcome(l, after); o != "posted" {
 		t.Fatalf("event after the oversized one: %s", o)
 	}
+	wantBalances(t, l, "f", map[string]string{"cash": "1.00"})
 }
 
 // TestTransientErrorIsRetried: a commit that fails for a passing reason is
