@@ -87,6 +87,11 @@ const (
 	UnknownFundID = "_unknown"
 	// MaxMessageBytes is the largest inbound message accepted (8 MiB).
 	MaxMessageBytes = 8 << 20
+	// MaxCarriedBytes is the largest inbound message the carriers the
+	// ledger sets up pass on (FUND_EVENTS's max_msg_size, the embedded
+	// server's max_payload): a message over MaxMessageBytes has to reach
+	// the ledger to be refused as too_large, rather than fail at publish.
+	MaxCarriedBytes = 2 * MaxMessageBytes
 	// MaxBatchLines is the largest grant.batch.approved accepted.
 	MaxBatchLines = 10000
 )

@@ -22,6 +22,10 @@ func TestOversizedMessage(t *testing.T) {
 	pad := strings.Repeat("x", events.MaxMessageBytes)
 	big := testenv.Envelope("snapshot.requested", map[string]any{"requested_by": "auditor", "label": pad})
 	bigID := l.Publish("f", big)
+	// Well over 8 MiB but within what the stream and server take: it still
+	// reaches the ledger and is refused, rather than failing at publish.
+	huge := testenv.Envelope("snapshot.requested", map[string]any{"requested_by": "auditor", "label": strings.Repeat("y", 12<<20)})
+	hugeID := l.Publish("f", huge)
 	after := contribute(l, "f", "c-1", "1.00")
 	// The same envelope id again, small this time (and under another
 	// Nats-Msg-Id): one outcome per envelope id, ever, so a silent no-op.
@@ -35,8 +39,13 @@ func TestOversizedMessage(t *testing.T) {
 	l.PublishRaw(events.InboundSubject("f", "contribution.received"), b, "resend-"+bigID)
 	l.WaitIdle()
 	rs := l.Rejections()
-	if len(rs) != 1 || rs[0].Code != "too_large" || rs[0].FundID != "f" || rs[0].EventID != bigID {
-		t.Fatalf("rejections %+v, want one too_large in fund f for event %s", rs, bigID)
+	if len(rs) != 2 {
+		t.Fatalf("%d rejections, want two too_large", len(rs))
+	}
+	for i, id := range []string{bigID, hugeID} {
+		if rs[i].Code != "too_large" || rs[i].FundID != "f" || rs[i].EventID != id {
+			t.Errorf("rejection %+v, want too_large in fund f for event %s", rs[i].Code, id)
+		}
 	}
 	if o := outcome(l, after); o != "posted" {
 		t.Fatalf("event after the oversized one: %s", o)

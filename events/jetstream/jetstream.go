@@ -28,7 +28,7 @@ func Connect(url, name string) (*nats.Conn, error) {
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	cfgs := []jetstream.StreamConfig{
 		{Name: events.InboundStream, Subjects: []string{events.InboundSubjects}, Storage: jetstream.FileStorage,
-			Duplicates: 2 * time.Minute, MaxMsgSize: events.MaxMessageBytes + 64<<10},
+			Duplicates: 2 * time.Minute, MaxMsgSize: events.MaxCarriedBytes},
 		{Name: events.OutboundStream, Subjects: []string{events.OutboundSubjects}, Storage: jetstream.FileStorage,
 			Duplicates: 2 * time.Minute},
 	}
@@ -92,8 +92,9 @@ type Consumer struct {
 type ConsumerOptions struct {
 	AckWait       time.Duration
 	MaxAckPending int
-	// BufferBytes caps what the client keeps ready, so a run of 8 MiB
-	// messages cannot fill memory; at least MaxMessageBytes.
+	// BufferBytes caps what the client keeps ready, so a run of large
+	// messages cannot fill memory; more than MaxCarriedBytes, or a message
+	// that large would never be delivered.
 	BufferBytes int
 }
 
@@ -121,8 +122,8 @@ func StartConsumer(ctx context.Context, js jetstream.JetStream, name string, pos
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: stream: %w", err)
 	}
-	if o.BufferBytes < events.MaxMessageBytes+64<<10 {
-		o.BufferBytes = 4 * events.MaxMessageBytes
+	if o.BufferBytes < events.MaxCarriedBytes+64<<10 {
+		o.BufferBytes = 2 * events.MaxCarriedBytes
 	}
 	// Bytes only: the client then keeps what it asked for within the bytes
 	// it holds. A per-request byte limit with a message count could ask for

@@ -14,12 +14,12 @@ import (
 )
 
 // MaxPayload is the embedded server's max_payload. NATS counts headers
-// in it, so an 8 MiB event with its Nats-Msg-Id needs more than 8 MiB; an
-// event just over 8 MiB must reach the ledger to be refused as too_large
-// (FUND_EVENTS itself stops at 8 MiB + 64 KiB); and a rejection, which
+// in it, so an 8 MiB event with its Nats-Msg-Id needs more than 8 MiB; a
+// message over 8 MiB must reach the ledger to be refused as too_large
+// (FUND_EVENTS takes up to events.MaxCarriedBytes); and a rejection, which
 // carries the refused message escaped as a JSON string, is larger than the
 // message it refuses.
-const MaxPayload = 2 * events.MaxMessageBytes
+const MaxPayload = events.MaxCarriedBytes
 
 // Server is a running embedded server.
 type Server struct {
