@@ -57,7 +57,7 @@ func StreamNotes(ctx context.Context, js jetstream.JetStream) ([]string, error) 
 		name, subject string
 		minMsgSize    int32
 	}{
-		{events.InboundStream, events.InboundSubjects, events.MaxMessageBytes},
+		{events.InboundStream, events.InboundSubjects, events.MaxCarriedBytes},
 		{events.OutboundStream, events.OutboundSubjects, 0},
 	} {
 		st, err := js.Stream(ctx, want.name)
@@ -75,7 +75,7 @@ func StreamNotes(ctx context.Context, js jetstream.JetStream) ([]string, error) 
 			notes = append(notes, fmt.Sprintf("stream %s has %s retention, not limits: messages may go before they are read again", want.name, cfg.Retention))
 		}
 		if want.minMsgSize > 0 && cfg.MaxMsgSize > 0 && cfg.MaxMsgSize < want.minMsgSize {
-			notes = append(notes, fmt.Sprintf("stream %s accepts messages of at most %d bytes; events up to %d bytes are refused by NATS, not the ledger", want.name, cfg.MaxMsgSize, want.minMsgSize))
+			notes = append(notes, fmt.Sprintf("stream %s accepts messages of at most %d bytes; larger events, up to %d bytes, fail at publish instead of being refused as too_large by the ledger", want.name, cfg.MaxMsgSize, want.minMsgSize))
 		}
 	}
 	return notes, nil
