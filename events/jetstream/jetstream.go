@@ -254,7 +254,11 @@ func (b *Batch) add(m jetstream.Msg) {
 		seq = md.Sequence.Stream
 	}
 	b.raw = append(b.raw, m)
-	b.Messages = append(b.Messages, events.Message{StreamSeq: seq, Subject: m.Subject(), Data: m.Data()})
+	var h map[string][]string
+	if mh := m.Headers(); len(mh) > 0 {
+		h = map[string][]string(mh)
+	}
+	b.Messages = append(b.Messages, events.Message{StreamSeq: seq, Subject: m.Subject(), Header: h, Data: m.Data()})
 }
 
 // Truncate keeps the first n messages; the rest are left unacknowledged.
