@@ -7,11 +7,12 @@
 #      with fsync=on and synchronous_commit=on; the bench prints both).
 #   2. scripts/nats-server-ensure.sh gives a real nats-server binary; the bench
 #      runs its own servers (file storage, 127.0.0.1 only) under .data/bench.
-#   3. go build -o .data/bin/fundledger ./cmd/fundledger
-#   4. .data/bin/fundledger bench "$@" — it execs `fundledger serve` as a
-#      separate process for every run, each on a fresh database, and drops
-#      the databases it made. The output is also kept in
-#      .data/bench-results/bench-<time>.txt.
+#   3. go build -o .data/bin/fundledger ./cmd/fundledger (the ledger) and
+#      go build -o .data/bin/bench ./cmd/bench (the benchmark)
+#   4. .data/bin/bench --serve .data/bin/fundledger "$@" — it execs
+#      `fundledger serve` as a separate process for every run, each on a
+#      fresh database, and drops the databases it made. The output is also
+#      kept in .data/bench-results/bench-<time>.txt.
 #
 # BENCH_SCALE=0.1 make bench    a quick run (a tenth of every size)
 # BENCH_ONLY=a,d make bench     some measures only (a b c d f; e comes with all)
@@ -33,10 +34,11 @@ SUPER_URL="$(bash "$REPO/scripts/pg-ensure.sh")"
 log "ensuring nats-server"
 NATS_BIN="$(bash "$REPO/scripts/nats-server-ensure.sh")"
 
-log "building .data/bin/fundledger"
+log "building .data/bin/fundledger and .data/bin/bench"
 mkdir -p .data/bin .data/bench-results
 go build -o .data/bin/fundledger ./cmd/fundledger
+go build -o .data/bin/bench ./cmd/bench
 
 out=".data/bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
-log "running: fundledger bench $* (scale ${BENCH_SCALE:-1}); results also in $out"
-DATABASE_URL="$SUPER_URL" NATS_SERVER_BIN="$NATS_BIN" "$REPO/.data/bin/fundledger" bench "$@" | tee "$out"
+log "running: bench $* (scale ${BENCH_SCALE:-1}); results also in $out"
+DATABASE_URL="$SUPER_URL" NATS_SERVER_BIN="$NATS_BIN" "$REPO/.data/bin/bench" --serve "$REPO/.data/bin/fundledger" "$@" | tee "$out"

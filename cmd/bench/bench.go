@@ -33,12 +33,8 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 )
 
-func init() {
-	register(command{"bench", "measure serve's throughput, latency and memory on durable settings (run by scripts/bench.sh)", runBench})
-}
-
 // bench is one benchmark session: a PostgreSQL cluster (superuser URL), a
-// nats-server binary, this binary to exec as `serve`, and a work
+// nats-server binary, the fundledger binary to exec as `serve`, and a work
 // directory. Every run gets a fresh database and its own serve process;
 // every measure its own nats-server with file storage.
 type bench struct {
@@ -58,6 +54,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	b := &bench{out: os.Stdout, log: os.Stderr}
 	scale := env("BENCH_SCALE", "1")
+	fs.StringVar(&b.exe, "serve", env("BENCH_SERVE", ".data/bin/fundledger"), "the fundledger binary run as `serve` (scripts/bench.sh builds it) (BENCH_SERVE)")
 	fs.StringVar(&b.adminURL, "database-url", os.Getenv("DATABASE_URL"), "superuser URL of the PostgreSQL cluster; each run creates and drops its own database (DATABASE_URL)")
 	fs.StringVar(&b.natsBin, "nats-server", env("NATS_SERVER_BIN", ".data/bin/nats-server"), "nats-server binary (scripts/nats-server-ensure.sh builds it) (NATS_SERVER_BIN)")
 	fs.StringVar(&b.work, "work", ".data/bench", "work directory (JetStream stores, logs); emptied first")
@@ -66,6 +63,9 @@ func runBench(ctx context.Context, args []string) error {
 	only := fs.String("only", env("BENCH_ONLY", "a,b,c,d,f"), "measures to run, from a,b,c,d,f (e, the peak RSS, comes with every run) (BENCH_ONLY)")
 	fs.BoolVar(&b.pprof, "pprof", os.Getenv("BENCH_PPROF") == "1", "run serve with FUNDLEDGER_PPROF=1 and save a 20s CPU profile of each first run (BENCH_PPROF=1)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return usageError{err.Error()}
 	}
 	var err error
@@ -78,8 +78,11 @@ func runBench(ctx context.Context, args []string) error {
 	if b.runs < 1 {
 		return usageError{"--runs is at least 1"}
 	}
-	if b.exe, err = os.Executable(); err != nil {
+	if b.exe, err = filepath.Abs(b.exe); err != nil {
 		return err
+	}
+	if _, err := os.Stat(b.exe); err != nil {
+		return fmt.Errorf("--serve: %w (scripts/bench.sh builds .data/bin/fundledger)", err)
 	}
 	if _, err := os.Stat(b.natsBin); err != nil {
 		return fmt.Errorf("nats-server binary: %w (run scripts/nats-server-ensure.sh)", err)
