@@ -5,13 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
-	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fundledger/fundledger/ledger"
-	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/fundledger/fundledger/workload"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -27,10 +31,13 @@ type benchTemplate struct {
 	took time.Duration
 }
 
-// buildTemplate makes the template of measure (f). The history is written
-// straight into the tables with COPY, not through the ledger, as the
-// superuser with session_replication_role = replica (no triggers, no
-// foreign-key checks while loading). It is valid by construction: per fund,
+// buildTemplate makes a template of measure (f) for bin's schema. The
+// schema is bin's: `fundledger migrate` makes it. The history is then
+// written straight into the tables with COPY, not through the ledger, as
+// the superuser with session_replication_role = replica (no triggers, no
+// foreign-key checks while loading): this file is a second writer of the
+// ledger's schema, and checkSchema refuses to write into a schema other
+// than the one it mirrors. The history is valid by construction: per fund,
 // transaction 1 is a fiscal contribution and every later one a care-fund
 // grant approved in 2025 (so no cap of 2026 is touched), each with its two
 // postings, its hash chained exactly as ledger.HashTxn does, and the rows
@@ -38,11 +45,10 @@ type benchTemplate struct {
 // grant_activity, inbox, cap_usage, balances, the fund's chain head). The
 // template is then VACUUM ANALYZEd, as a database that had been running a
 // while would be.
-func (b *bench) buildTemplate(ctx context.Context, txns int) (*benchTemplate, error) {
+func (b *bench) buildTemplate(ctx context.Context, txns int, bin binary) (*benchTemplate, error) {
 	t0 := time.Now()
 	b.dbSeq++
-	name := fmt.Sprintf("fl_bench_tmpl_%d_%d", txns, b.dbSeq)
-	b.dropDB(name)
+	name := fmt.Sprintf("fl_bench_tmpl_%d_%d_%d", os.Getpid(), txns, b.dbSeq)
 	admin, err := pgx.Connect(ctx, b.adminURL)
 	if err != nil {
 		return nil, err
@@ -52,14 +58,41 @@ func (b *bench) buildTemplate(ctx context.Context, txns int) (*benchTemplate, er
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(b.adminURL)
-	if err != nil {
-		return nil, err
+	tmpl := &benchTemplate{name: name, txns: int64(txns)}
+	logName := filepath.Join(b.work, fmt.Sprintf("migrate-%s.log", name))
+	migrate := func(ctx context.Context, dbURL string) error {
+		mig := exec.CommandContext(ctx, bin.path, "migrate")
+		mig.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+		if out, err := mig.CombinedOutput(); err != nil {
+			_ = os.WriteFile(logName, out, 0o644)
+			return fmt.Errorf("%s migrate: %w (output in %s)", bin.path, err, logName)
+		}
+		return nil
 	}
-	u.Path = "/" + name
-	dbURL := u.String()
-	if err := postgres.Migrate(ctx, dbURL); err != nil {
-		return nil, err
+	if err := prefillDatabase(ctx, b.dbURL(name), txns, migrate, b.log); err != nil {
+		b.dropDB(name)
+		return nil, fmt.Errorf("prefill of (f) with %s's schema: %w", bin.label, err)
+	}
+	tmpl.took = time.Since(t0)
+	fmt.Fprintf(b.log, "bench: template %s (%s's schema) with %d transactions built in %.1fs\n", name, bin.label, txns, tmpl.took.Seconds())
+	return tmpl, nil
+}
+
+// prefillDatabase migrates the empty database at dbURL with migrate, checks
+// that the schema is the one the prefill mirrors, and writes txns
+// transactions of history into it.
+func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(context.Context, string) error, log io.Writer) error {
+	if err := migrate(ctx, dbURL); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	err = checkSchema(ctx, conn)
+	conn.Close(context.Background())
+	if err != nil {
+		return err
 	}
 	funds := workload.FundIDs(len(workload.Districts))
 	per := make([]int, len(funds))
@@ -100,7 +133,7 @@ func (b *bench) buildTemplate(ctx context.Context, txns int) (*benchTemplate, er
 					return
 				}
 				if txns > 0 {
-					fmt.Fprintf(b.log, "bench:   prefill step done in %.1fs\n", time.Since(t).Seconds())
+					fmt.Fprintf(log, "bench:   prefill step done in %.1fs\n", time.Since(t).Seconds())
 				}
 			}
 		}()
@@ -108,26 +141,126 @@ func (b *bench) buildTemplate(ctx context.Context, txns int) (*benchTemplate, er
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("prefill: %w", err)
+			return fmt.Errorf("prefill: %w", err)
 		}
 	}
-	conn, err := pgx.Connect(ctx, dbURL)
+	conn, err = pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer conn.Close(context.Background())
 	if err := h.copyFunds(ctx, conn); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("prefill funds: %w", err)
+		return fmt.Errorf("prefill funds: %w", err)
 	}
-	tv := time.Now()
 	_, err = conn.Exec(ctx, "VACUUM ANALYZE")
-	conn.Close(context.Background())
-	if err != nil {
-		return nil, err
+	return err
+}
+
+// The schema the prefill mirrors. When a migration changes the ledger's
+// tables, the prefill must be changed with it (docs/performance.md):
+// checkSchema refuses any other schema rather than build a database the
+// ledger would not have written.
+const (
+	// prefillSchemaVersion is the last migration the prefill was written
+	// against (migrations/005_returns_after_recoveries.sql).
+	prefillSchemaVersion = 5
+	// schemaVersionTable is where jackc/tern records the version
+	// (ledger/postgres.Migrate).
+	schemaVersionTable = "fundledger_schema_version"
+)
+
+// prefillColumns are the tables the prefill writes and the columns it
+// writes in each; the COPY statements below use these lists.
+var prefillColumns = map[string][]string{
+	"journal":        {"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"},
+	"postings":       {"fund_id", "seq", "line", "account", "side", "amount"},
+	"grants":         {"fund_id", "grant_id", "beneficiary_ref", "program", "category", "approved_on", "event_id", "approved", "paid", "returned", "cancelled", "recovered", "closed", "activity_n"},
+	"business_ids":   {"fund_id", "kind", "id", "event_id", "content_hash"},
+	"grant_activity": {"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"},
+	"inbox":          {"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"},
+	"cap_usage":      {"fund_id", "program", "beneficiary_ref", "year", "used"},
+	"funds":          {"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash", "head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"},
+	"programs":       {"fund_id", "code", "cap"},
+	"balances":       {"fund_id", "account", "debits", "credits"},
+}
+
+// prefillEmpty are the ledger's other tables: a history of grants approved
+// and never paid leaves them empty.
+var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "signing_keys", "outbox", "consumer_state"}
+
+// checkSchema says how the migrated database differs from the schema the
+// prefill mirrors: another migration version, a table it does not know,
+// a column it writes that is gone, or a required column it does not write.
+func checkSchema(ctx context.Context, conn *pgx.Conn) error {
+	var problems []string
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT version FROM "+schemaVersionTable).Scan(&version); err != nil {
+		problems = append(problems, fmt.Sprintf("no migration version in %s (%v)", schemaVersionTable, err))
+	} else if version != prefillSchemaVersion {
+		problems = append(problems, fmt.Sprintf("the schema is at migration version %d, the prefill mirrors version %d", version, prefillSchemaVersion))
 	}
-	took := time.Since(t0)
-	fmt.Fprintf(b.log, "bench: template %s with %d transactions built in %.1fs (VACUUM ANALYZE %.1fs)\n", name, txns, took.Seconds(), time.Since(tv).Seconds())
-	return &benchTemplate{name: name, txns: int64(txns), took: took}, nil
+	rows, err := conn.Query(ctx, `
+		SELECT c.table_name, c.column_name, c.is_nullable = 'NO' AND c.column_default IS NULL AND c.is_identity = 'NO' AND c.is_generated = 'NEVER'
+		  FROM information_schema.columns c
+		  JOIN information_schema.tables t USING (table_schema, table_name)
+		 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name <> $1`, schemaVersionTable)
+	if err != nil {
+		return err
+	}
+	type column struct{ required bool }
+	have := map[string]map[string]column{}
+	for rows.Next() {
+		var table, col string
+		var required bool
+		if err := rows.Scan(&table, &col, &required); err != nil {
+			return err
+		}
+		if have[table] == nil {
+			have[table] = map[string]column{}
+		}
+		have[table][col] = column{required}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, t := range prefillEmpty {
+		known[t] = true
+		if have[t] == nil {
+			problems = append(problems, fmt.Sprintf("table %s is gone", t))
+		}
+	}
+	for t, cols := range prefillColumns {
+		known[t] = true
+		if have[t] == nil {
+			problems = append(problems, fmt.Sprintf("table %s is gone", t))
+			continue
+		}
+		writes := map[string]bool{}
+		for _, c := range cols {
+			writes[c] = true
+			if _, ok := have[t][c]; !ok {
+				problems = append(problems, fmt.Sprintf("column %s.%s is gone", t, c))
+			}
+		}
+		for c, col := range have[t] {
+			if col.required && !writes[c] {
+				problems = append(problems, fmt.Sprintf("column %s.%s is required and the prefill does not write it", t, c))
+			}
+		}
+	}
+	for t := range have {
+		if !known[t] {
+			problems = append(problems, fmt.Sprintf("table %s is new to the prefill", t))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return fmt.Errorf("the ledger's schema is not the one cmd/bench/prefill.go writes, so it will not build (f)'s history: %s. "+
+		"Mirror the store's schema change in cmd/bench/prefill.go (and prefillSchemaVersion), or run without f (BENCH_ONLY=a,b,c,d)",
+		strings.Join(problems, "; "))
 }
 
 type fundHead struct {
@@ -230,7 +363,7 @@ func (h *prefill) copyJournal(ctx context.Context, c *pgx.Conn) error {
 		rj, _ := json.Marshal(refs)
 		return []any{t.FundID, t.Seq, t.EventID, t.Type, t.Source, t.Time, json.RawMessage(rj), t.PrevHash, t.Hash}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"journal"}, []string{"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"journal"}, prefillColumns["journal"], src)
 	return err
 }
 
@@ -268,7 +401,7 @@ func (h *prefill) copyPostings(ctx context.Context, c *pgx.Conn) error {
 			return []any{h.funds[i], int64(seq), int32(l), account, side, numeric(cents)}, nil
 		}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"postings"}, []string{"fund_id", "seq", "line", "account", "side", "amount"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"postings"}, prefillColumns["postings"], src)
 	return err
 }
 
@@ -281,8 +414,7 @@ func (h *prefill) copyGrants(ctx context.Context, c *pgx.Conn) error {
 		return []any{h.funds[i], h.grantID(i, seq), h.ben(i, seq), "care_fund", "living", d, h.eventID(i, seq),
 			numeric(h.amount(seq)), numeric(0), numeric(0), numeric(0), numeric(0), false, int32(1)}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"grants"}, []string{"fund_id", "grant_id", "beneficiary_ref", "program", "category", "approved_on",
-		"event_id", "approved", "paid", "returned", "cancelled", "recovered", "closed", "activity_n"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"grants"}, prefillColumns["grants"], src)
 	return err
 }
 
@@ -295,7 +427,7 @@ func (h *prefill) copyBiz(ctx context.Context, c *pgx.Conn) error {
 		sum := sha256.Sum256([]byte(id))
 		return []any{h.funds[i], kind, id, h.eventID(i, seq), sum[:]}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"business_ids"}, []string{"fund_id", "kind", "id", "event_id", "content_hash"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"business_ids"}, prefillColumns["business_ids"], src)
 	return err
 }
 
@@ -306,7 +438,7 @@ func (h *prefill) copyActivity(ctx context.Context, c *pgx.Conn) error {
 		}
 		return []any{h.funds[i], h.grantID(i, seq), int32(1), "approved", "", numeric(h.amount(seq)), int64(seq), h.eventID(i, seq), h.at(seq)}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"grant_activity"}, []string{"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"grant_activity"}, prefillColumns["grant_activity"], src)
 	return err
 }
 
@@ -318,7 +450,7 @@ func (h *prefill) copyInbox(ctx context.Context, c *pgx.Conn) error {
 		}
 		return []any{h.eventID(i, seq), h.funds[i], typ, int64(0), "posted", h.at(seq)}
 	})
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"inbox"}, []string{"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"}, src)
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"inbox"}, prefillColumns["inbox"], src)
 	return err
 }
 
@@ -339,7 +471,7 @@ func (h *prefill) copyCaps(ctx context.Context, c *pgx.Conn) error {
 			rows = append(rows, []any{h.funds[i], "care_fund", b, int32(2025), numeric(used[b])})
 		}
 	}
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"cap_usage"}, []string{"fund_id", "program", "beneficiary_ref", "year", "used"}, pgx.CopyFromRows(rows))
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"cap_usage"}, prefillColumns["cap_usage"], pgx.CopyFromRows(rows))
 	return err
 }
 
@@ -374,15 +506,14 @@ func (h *prefill) copyFunds(ctx context.Context, c *pgx.Conn) error {
 			}
 		}
 	}
-	if _, err := c.CopyFrom(ctx, pgx.Identifier{"funds"}, []string{"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq",
-		"head_hash", "head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"}, pgx.CopyFromRows(funds)); err != nil {
+	if _, err := c.CopyFrom(ctx, pgx.Identifier{"funds"}, prefillColumns["funds"], pgx.CopyFromRows(funds)); err != nil {
 		return err
 	}
 	for _, p := range progs {
-		if _, err := c.Exec(ctx, `INSERT INTO programs (fund_id, code, cap) VALUES ($1, $2, $3::numeric)`, p...); err != nil {
+		if _, err := c.Exec(ctx, `INSERT INTO programs (`+strings.Join(prefillColumns["programs"], ", ")+`) VALUES ($1, $2, $3::numeric)`, p...); err != nil {
 			return err
 		}
 	}
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"balances"}, []string{"fund_id", "account", "debits", "credits"}, pgx.CopyFromRows(bals))
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"balances"}, prefillColumns["balances"], pgx.CopyFromRows(bals))
 	return err
 }
