@@ -1,22 +1,20 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"crypto/sha256"
 	"mime"
 	"strings"
 	"time"
-
-	"github.com/shopspring/decimal"
 )
 
-// Decode parses and validates one inbound message received on subject. It
-// runs the checks of CONTRACT.md in the contract's order and stops at the
-// first failure, except that the lines of a grant.batch.approved are each
-// checked on their own: a bad line does not refuse the event here but is
-// marked (BatchLine.Refused), so that Apply can name it together with the
-// lines the books refuse (see GrantBatchApproved):
+// Decode parses and validates one inbound message in CloudEvents structured
+// content mode (the whole message is the JSON envelope) received on
+// subject; DecodeMessage takes binary content mode too. It runs the checks
+// of CONTRACT.md in the contract's order and stops at the first failure,
+// except that the lines of a grant.batch.approved are each checked on their
+// own: a bad line does not refuse the event here but is marked
+// (BatchLine.Refused), so that Apply can name it together with the lines
+// the books refuse (see GrantBatchApproved):
 //
 //  1. size: more than MaxMessageBytes is too_large, whatever else is wrong
 //     (Decoded.ID is set when the message is JSON with a valid envelope id);
@@ -29,56 +27,141 @@ import (
 //     datacontenttype, then the subject against the envelope, then data;
 //  5. the data fields of the type, in the order of the contract's table.
 //
+// The message is read once: one pass checks the JSON and records where
+// every value is, the checks read the fields from that, and the content
+// hash of the data (and of each batch line) is computed from it too.
+//
 // Decoded.FundID is always set, even for a message that is not JSON.
-// Exactly one of Decoded.Event and Decoded.Rejection is non-nil.
+// Exactly one of Decoded.Event and Decoded.Rejection is non-nil. Nothing in
+// the result shares memory with raw.
 func Decode(subject string, raw []byte) Decoded {
-	var d Decoded
-	subj := parseSubject(subject)
-	d.FundID = UnknownFundID
-	if ValidFundID(subj.fund) {
-		d.FundID = subj.fund
+	p := getDoc()
+	defer putDoc(p)
+	return decodeStructured(p, subject, raw)
+}
+
+// DecodeMessage decodes an inbound message in either CloudEvents content
+// mode (CONTRACT.md section 2). A message with a ce-specversion header (any
+// case) is in binary mode: its attributes are the headers ce-specversion,
+// ce-id, ce-source, ce-type, ce-time and ce-datacontenttype or
+// Content-Type, and its body is the data alone. Any other message is in
+// structured mode and is decoded as Decode does, its headers ignored.
+//
+// In binary mode the checks, their order, the codes, the Event and the
+// DataHash are those of the same event sent structured; the differences,
+// all written down in docs/design.md, follow from the attributes being
+// headers:
+//   - the envelope id is readable even when the body is not JSON, so
+//     Decoded.ID is set whenever ce-id is a valid id, also when the body is
+//     malformed or over MaxMessageBytes (one outcome per envelope id);
+//   - a body that is empty (or only whitespace) is an event without data
+//     (missing_field when the checks reach data); a body that is JSON but
+//     not an object is invalid_field there, as a data that is not an object
+//     is in structured mode; a body that is not JSON is malformed;
+//   - an attribute given twice (two values, or two header names differing
+//     only in case, or Content-Type and ce-datacontenttype) with different
+//     values is invalid_field when its turn comes in the check order; the
+//     same value twice is one value;
+//   - other headers (Nats-Msg-Id, extension attributes ce-*) are ignored,
+//     as unknown envelope fields are in structured mode.
+func DecodeMessage(m Message) Decoded {
+	p := getDoc()
+	defer putDoc(p)
+	if !binaryMode(m.Header) {
+		return decodeStructured(p, m.Subject, m.Data)
 	}
+	return decodeBinary(p, m.Subject, m.Header, m.Data)
+}
+
+func decodeStructured(p *doc, subject string, raw []byte) (out Decoded) {
+	subj := parseSubject(subject)
+	out.FundID = subj.fundID()
 	if len(raw) > MaxMessageBytes {
-		d.Rejection = Reject(TooLarge, "the message is %d bytes; at most %d bytes (8 MiB) are accepted", len(raw), MaxMessageBytes)
+		out.Rejection = Reject(TooLarge, "the message is %d bytes; at most %d bytes (8 MiB) are accepted", len(raw), MaxMessageBytes)
 		// Its envelope id still counts when it can be read: one outcome
 		// per envelope id, ever, so a later copy of the same event is a
 		// silent no-op rather than a second outcome.
-		if env, rej := parseMessage(raw); rej == nil {
-			f := &fields{obj: env}
-			if id := f.id("id"); f.rej == nil {
-				d.ID = id
-				d.Envelope = envelopeOf(env)
-				d.Type = d.Envelope.Type
+		if p.messageProblem(raw) == "" {
+			a := jsonAttrs(p)
+			var e envChecks
+			if id := e.printable(a.id, MaxIDRunes); e.rej == nil {
+				out.ID = id
+				out.Envelope = a.envelope(p.dataCopy(p.member(0, "data")))
+				out.Type = out.Envelope.Type
 			}
 		}
-		return d
+		return out
 	}
-	env, rej := parseMessage(raw)
-	if rej != nil {
-		d.Rejection = rej
-		return d
+	if msg := p.messageProblem(raw); msg != "" {
+		out.Rejection = &Rejection{Code: Malformed, Message: msg}
+		return out
 	}
-	d.Envelope = envelopeOf(env)
-	d.Type = d.Envelope.Type
-	if data := env["data"]; jsonKind(data) == "object" {
-		d.DataHash = ContentHash(data)
-	}
+	a := jsonAttrs(p)
+	data := p.member(0, "data")
+	out.Envelope = a.envelope(p.dataCopy(data))
+	out.Type = out.Envelope.Type
+	out.check(p, &a, subj, data)
+	return out
+}
 
-	f := &fields{obj: env}
-	id := f.id("id")
-	if f.rej != nil {
-		d.Rejection = f.rej
-		return d
+func decodeBinary(p *doc, subject string, h map[string][]string, body []byte) (out Decoded) {
+	subj := parseSubject(subject)
+	out.FundID = subj.fundID()
+	a := headerAttrs(h)
+	var e envChecks
+	id := e.printable(a.id, MaxIDRunes)
+	if e.rej != nil {
+		id = ""
 	}
-	d.ID = id
+	out.Envelope = a.envelope(nil)
+	out.Type = out.Envelope.Type
+	if len(body) > MaxMessageBytes {
+		out.Rejection = Reject(TooLarge, "the message body is %d bytes; at most %d bytes (8 MiB) are accepted", len(body), MaxMessageBytes)
+		out.ID = id
+		return out
+	}
+	data := int32(-1)
+	if skipWS(body, 0) < len(body) {
+		if !p.parse(body) {
+			what := "not valid JSON"
+			if p.ambig {
+				what = "ambiguous JSON"
+			}
+			out.Rejection = Reject(Malformed, "the message body, which is the event's data in binary content mode, is %s: %s", what, p.err)
+			out.ID = id
+			return out
+		}
+		data = 0
+		out.Envelope.Data = p.dataCopy(data)
+	}
+	out.check(p, &a, subj, data)
+	return out
+}
 
-	ev := decodeEnvelope(f, subj)
-	if f.rej != nil {
-		d.Rejection = f.rej
-		return d
+// check runs the checks after the JSON one: the envelope id, the other
+// envelope attributes, the subject, the data fields. data is the node of
+// the data value, -1 when there is none.
+func (out *Decoded) check(p *doc, a *envAttrs, subj subjectParts, data int32) {
+	if data >= 0 && p.nodes[data].kind == kindObject {
+		p.linesArr = -1
+		if l := p.member(data, "lines"); l >= 0 && p.nodes[l].kind == kindArray {
+			p.linesArr = l
+		}
+		out.DataHash = p.hash(data)
 	}
-	d.Event = ev
-	return d
+	var e envChecks
+	id := e.printable(a.id, MaxIDRunes)
+	if e.rej != nil {
+		out.Rejection = e.rej
+		return
+	}
+	out.ID = id
+	ev := decodeEnvelope(&e, p, a, subj, data)
+	if e.rej != nil {
+		out.Rejection = e.rej
+		return
+	}
+	out.Event = ev
 }
 
 // subjectParts is an inbound subject `fund.<fund_id>.<type>` taken apart.
@@ -102,22 +185,144 @@ func parseSubject(s string) subjectParts {
 	return p
 }
 
-// envelopeOf fills an Envelope with whatever fields are strings, for the
-// rejection record; the checks come later.
-func envelopeOf(env object) Envelope {
-	str := func(k string) string {
-		s, _ := stringValue(env[k])
-		return s
+// fundID is the fund of the event: the subject's fund token when it is a
+// valid fund id, else UnknownFundID.
+func (s subjectParts) fundID() string {
+	if ValidFundID(s.fund) {
+		return s.fund
+	}
+	return UnknownFundID
+}
+
+// attr is one envelope attribute as received, from a JSON member or from
+// headers, with the name that messages call it by.
+type attr struct {
+	name   string
+	state  attrState
+	s      string   // attrString
+	kind   kind     // attrOther
+	raw    []byte   // attrOther: the JSON value, for the message
+	values []string // attrTwice: the different values given
+}
+
+type attrState uint8
+
+const (
+	attrAbsent attrState = iota // absent or null
+	attrString
+	attrOther // a JSON value that is not a string
+	attrTwice // headers that give different values
+)
+
+// envAttrs are the envelope attributes the ledger reads.
+type envAttrs struct {
+	specversion, id, source, typ, time, contentType attr
+	// typeWhere names where the type came from, in a message about the
+	// subject.
+	typeWhere string
+}
+
+// jsonAttrs reads the attributes of a structured envelope, the object p
+// holds.
+func jsonAttrs(p *doc) envAttrs {
+	get := func(name string) attr {
+		a := attr{name: name}
+		n := p.member(0, name)
+		if n < 0 {
+			return a
+		}
+		switch k := p.nodes[n].kind; k {
+		case kindNull:
+		case kindString:
+			a.state, a.s = attrString, p.stringOf(n)
+		default:
+			a.state, a.kind, a.raw = attrOther, k, p.raw(n)
+		}
+		return a
+	}
+	return envAttrs{
+		specversion: get("specversion"), id: get("id"), source: get("source"), typ: get("type"),
+		time: get("time"), contentType: get("datacontenttype"), typeWhere: "the envelope's type",
+	}
+}
+
+// envelope fills an Envelope with whatever attributes are strings, for
+// the rejection record; the checks come later.
+func (a *envAttrs) envelope(data []byte) Envelope {
+	str := func(a attr) string {
+		if a.state == attrString {
+			return a.s
+		}
+		return ""
 	}
 	return Envelope{
-		SpecVersion:     str("specversion"),
-		ID:              str("id"),
-		Source:          str("source"),
-		Type:            str("type"),
-		Time:            str("time"),
-		DataContentType: str("datacontenttype"),
-		Data:            env["data"],
+		SpecVersion:     str(a.specversion),
+		ID:              str(a.id),
+		Source:          str(a.source),
+		Type:            str(a.typ),
+		Time:            str(a.time),
+		DataContentType: str(a.contentType),
+		Data:            data,
 	}
+}
+
+// envChecks checks envelope attributes and records the first failure, as
+// fields does for data fields.
+type envChecks struct{ rej *Rejection }
+
+func (e *envChecks) fail(code Code, format string, args ...any) {
+	if e.rej == nil {
+		e.rej = Reject(code, format, args...)
+	}
+}
+
+// optional returns a string attribute, "" when it is absent, null or
+// empty. Another JSON type, or two different values, is invalid_field.
+func (e *envChecks) optional(a attr) string {
+	if e.rej != nil {
+		return ""
+	}
+	switch a.state {
+	case attrOther:
+		e.fail(InvalidField, "%s must be a string, not the JSON %s %s", a.name, a.kind, snippet(a.raw))
+	case attrTwice:
+		q := make([]string, len(a.values))
+		for i, v := range a.values {
+			q[i] = quote(v)
+		}
+		e.fail(InvalidField, "%s is given more than once, with different values: %s", a.name, strings.Join(q, ", "))
+	}
+	return a.s
+}
+
+// required is optional for an attribute that must be there: absent, null
+// and "" are missing_field.
+func (e *envChecks) required(a attr) string {
+	if e.rej != nil {
+		return ""
+	}
+	if a.state == attrAbsent {
+		e.fail(MissingField, "%s is missing", a.name)
+		return ""
+	}
+	s := e.optional(a)
+	if e.rej == nil && s == "" {
+		e.fail(MissingField, "%s is empty", a.name)
+	}
+	return s
+}
+
+// printable is a required attribute of 1 to max printable characters.
+func (e *envChecks) printable(a attr, max int) string {
+	s := e.required(a)
+	if e.rej != nil {
+		return ""
+	}
+	if p := idProblem(s, max); p != "" {
+		e.fail(InvalidField, "%s %s %s", a.name, quote(s), p)
+		return ""
+	}
+	return s
 }
 
 // decoder validates the data fields of one event type. fund is the
@@ -138,60 +343,72 @@ var decoders = map[string]decoder{
 	TypeSnapshotRequested:    decodeSnapshotRequested,
 }
 
-// decodeEnvelope checks the envelope fields after the id, then the data.
-func decodeEnvelope(f *fields, subj subjectParts) Event {
-	spec := f.required("specversion")
-	if f.rej == nil && spec != "1.0" {
-		f.fail(InvalidField, `specversion %s is not "1.0"`, quote(spec))
+// decodeEnvelope checks the envelope attributes after the id, the subject,
+// then the data, whose node is data (-1: none).
+func decodeEnvelope(e *envChecks, p *doc, a *envAttrs, subj subjectParts, data int32) Event {
+	spec := e.required(a.specversion)
+	if e.rej == nil && spec != "1.0" {
+		e.fail(InvalidField, `%s %s is not "1.0"`, a.specversion.name, quote(spec))
 	}
-	typ := f.required("type")
+	typ := e.required(a.typ)
 	var dec decoder
-	if f.rej == nil {
+	if e.rej == nil {
 		if dec = decoders[typ]; dec == nil {
-			f.fail(UnsupportedType, "type %s is not an event type this ledger accepts", quote(typ))
+			e.fail(UnsupportedType, "%s %s is not an event type this ledger accepts", a.typ.name, quote(typ))
 		}
 	}
-	f.printable("source", MaxTextRunes)
-	if t := f.optional("time"); t != "" {
+	e.printable(a.source, MaxTextRunes)
+	if t := e.optional(a.time); t != "" {
 		// RFC 3339 allows a lower-case "t" and "z"; Go's layout does not.
 		if _, err := time.Parse(time.RFC3339, strings.ToUpper(t)); err != nil {
-			f.fail(InvalidField, `time %s is not an RFC 3339 timestamp such as "2026-03-02T09:15:00+08:00"`, quote(t))
+			e.fail(InvalidField, `%s %s is not an RFC 3339 timestamp such as "2026-03-02T09:15:00+08:00"`, a.time.name, quote(t))
 		}
 	}
-	if ct := f.optional("datacontenttype"); ct != "" {
+	if ct := e.optional(a.contentType); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			f.fail(InvalidField, `datacontenttype %s is not "application/json"`, quote(ct))
+			e.fail(InvalidField, `%s %s is not "application/json"`, a.contentType.name, quote(ct))
 		}
 	}
-	if f.rej != nil {
+	if e.rej != nil {
 		return nil
 	}
 	switch {
 	case !subj.prefixed:
-		f.fail(InvalidField, "subject %s is not of the form fund.<fund_id>.<type>", quote(subj.raw))
+		e.fail(InvalidField, "subject %s is not of the form fund.<fund_id>.<type>", quote(subj.raw))
 	case !ValidFundID(subj.fund):
-		f.fail(InvalidField, "subject %s names the fund %s, which %s", quote(subj.raw), quote(subj.fund), fundIDRule)
+		e.fail(InvalidField, "subject %s names the fund %s, which %s", quote(subj.raw), quote(subj.fund), fundIDRule)
 	case subj.typ != typ:
-		f.fail(InvalidField, "subject %s carries the type %s but the envelope's type is %s", quote(subj.raw), quote(subj.typ), quote(typ))
+		e.fail(InvalidField, "subject %s carries the type %s but %s is %s", quote(subj.raw), quote(subj.typ), a.typeWhere, quote(typ))
 	}
+	if e.rej != nil {
+		return nil
+	}
+	if data < 0 || p.nodes[data].kind == kindNull {
+		e.fail(MissingField, "data is missing")
+		return nil
+	}
+	if k := p.nodes[data].kind; k != kindObject {
+		e.fail(InvalidField, "data must be a JSON object, not the JSON %s %s", k, snippet(p.raw(data)))
+		return nil
+	}
+	f := fields{d: p, obj: data, path: "data.", elem: -1}
+	ev := dec(&f, subj.fund)
 	if f.rej != nil {
-		return nil
-	}
-	raw := f.lookup("data")
-	if raw == nil {
-		f.fail(MissingField, "data is missing")
-		return nil
-	}
-	data := f.object("data", raw)
-	if data == nil {
-		return nil
-	}
-	ev := dec(data, subj.fund)
-	if data.rej != nil {
-		f.rej = data.rej
+		e.rej = f.rej
 		return nil
 	}
 	return ev
+}
+
+// lineHash is the content hash of element i of the array arr, taken from
+// the canonical form of the data that Decode hashed; ok is false when that
+// array was not the one recorded.
+func (d *doc) lineHash(arr int32, i int) (h [32]byte, ok bool) {
+	if arr != d.linesArr || i >= len(d.spans) {
+		return h, false
+	}
+	s := d.spans[i]
+	return sha256.Sum256(d.out[s[0]:s[1]]), true
 }
 
 // fundIDRule ends a message about a bad fund id.
@@ -271,32 +488,29 @@ func decodeGrantBatchApproved(f *fields, _ string) Event {
 	if f.rej != nil {
 		return nil
 	}
-	raw := f.lookup("lines")
-	if raw == nil {
+	arr := f.lookup("lines")
+	if arr < 0 {
 		f.fail(MissingField, "data.lines is missing")
 		return nil
 	}
-	if k := jsonKind(raw); k != "array" {
-		f.fail(InvalidField, "data.lines must be a JSON array of lines, not the JSON %s %s", k, snippet(raw))
+	if k := f.d.nodes[arr].kind; k != kindArray {
+		f.fail(InvalidField, "data.lines must be a JSON array of lines, not the JSON %s %s", k, snippet(f.d.raw(arr)))
 		return nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(raw, &raws); err != nil {
-		f.fail(InvalidField, "data.lines cannot be read: %s", err.Error())
-		return nil
-	}
-	switch {
-	case len(raws) == 0:
+	switch n := f.d.count(arr); {
+	case n == 0:
 		f.fail(InvalidField, "data.lines is empty; a batch needs at least one line")
 		return nil
-	case len(raws) > MaxBatchLines:
-		f.fail(TooLarge, "data.lines has %d lines; at most %d are accepted in one batch", len(raws), MaxBatchLines)
+	case n > MaxBatchLines:
+		f.fail(TooLarge, "data.lines has %d lines; at most %d are accepted in one batch", n, MaxBatchLines)
 		return nil
 	}
 
-	lines := make([]BatchLine, len(raws))
-	for i, lr := range raws {
-		lf := f.element("lines", i, lr)
+	lines := make([]BatchLine, f.d.count(arr))
+	path := f.path + "lines"
+	i := 0
+	for c := arr + 1; c < f.d.nodes[arr].after; c = f.d.nodes[c].after {
+		lf := f.element(path, i, c)
 		// GrantID is read first, so it is kept when only a later field of
 		// the line is bad: a line repeating it is still a duplicate.
 		lines[i] = BatchLine{
@@ -304,11 +518,17 @@ func decodeGrantBatchApproved(f *fields, _ string) Event {
 			BeneficiaryRef: lf.id("beneficiary_ref"),
 			Category:       lf.text("category", MaxTextRunes),
 			Amount:         lf.money("amount"),
-			Raw:            lr,
+			Raw:            f.d.rawCopy(c),
+		}
+		if h, ok := f.d.lineHash(arr, i); ok {
+			lines[i].DataHash = h
+		} else {
+			lines[i].DataHash = ContentHash(lines[i].Raw)
 		}
 		if lf.rej != nil {
 			lines[i].Refused = &LineError{Index: i, Code: lf.rej.Code, Message: lf.rej.Message}
 		}
+		i++
 	}
 	e.Lines = lines
 	return e
@@ -356,335 +576,4 @@ func decodeSnapshotRequested(f *fields, _ string) Event {
 		RequestedBy: f.id("requested_by"),
 		Label:       f.optText("label", MaxLabelRunes),
 	})
-}
-
-// fields reads the fields of one JSON object and records the first failed
-// check. Once a check has failed every method returns a zero value and
-// checks nothing, so callers can chain them and look at rej once.
-type fields struct {
-	obj  object
-	path string // prefix of field names in messages: "", "data.", "data.lines[3]."
-	rej  *Rejection
-}
-
-func (f *fields) fail(code Code, format string, args ...any) {
-	if f.rej == nil {
-		f.rej = Reject(code, format, args...)
-	}
-}
-
-// done returns e, or nil when a check failed.
-func (f *fields) done(e Event) Event {
-	if f.rej != nil {
-		return nil
-	}
-	return e
-}
-
-// lookup returns the field's raw value; nil when it is absent or null,
-// which the contract treats alike.
-func (f *fields) lookup(name string) json.RawMessage {
-	v, ok := f.obj[name]
-	if !ok || jsonKind(v) == "null" {
-		return nil
-	}
-	return v
-}
-
-// stringValue decodes a raw JSON string; ok is false when v is not one.
-func stringValue(v json.RawMessage) (s string, ok bool) {
-	v = bytes.TrimSpace(v)
-	if jsonKind(v) != "string" {
-		return "", false
-	}
-	// The message is valid JSON and UTF-8 by now, so a string without
-	// escapes is its bytes between the quotes.
-	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner), true
-	}
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// optional returns a string field, "" when it is absent, null or empty.
-// Another JSON type is invalid_field.
-func (f *fields) optional(name string) string {
-	if f.rej != nil {
-		return ""
-	}
-	v := f.lookup(name)
-	if v == nil {
-		return ""
-	}
-	s, ok := stringValue(v)
-	if !ok {
-		f.fail(InvalidField, "%s%s must be a string, not the JSON %s %s", f.path, name, jsonKind(v), snippet(v))
-		return ""
-	}
-	return s
-}
-
-// required is optional for a field that must be there: absent, null and ""
-// are missing_field.
-func (f *fields) required(name string) string {
-	if f.rej != nil {
-		return ""
-	}
-	if _, present := f.obj[name]; !present || jsonKind(f.obj[name]) == "null" {
-		f.fail(MissingField, "%s%s is missing", f.path, name)
-		return ""
-	}
-	s := f.optional(name)
-	if f.rej == nil && s == "" {
-		f.fail(MissingField, "%s%s is empty", f.path, name)
-	}
-	return s
-}
-
-// printable is a required string of 1 to max printable characters
-// (unicode.IsPrint): ids, people, the envelope source.
-func (f *fields) printable(name string, max int) string {
-	s := f.required(name)
-	if f.rej != nil {
-		return ""
-	}
-	if p := idProblem(s, max); p != "" {
-		f.fail(InvalidField, "%s%s %s %s", f.path, name, quote(s), p)
-		return ""
-	}
-	return s
-}
-
-// id is a required id of CONTRACT.md section 2 (see ValidID).
-func (f *fields) id(name string) string { return f.printable(name, MaxIDRunes) }
-
-// text is required free text of at most max characters: printable, and
-// Unicode spaces are allowed (see textProblem).
-func (f *fields) text(name string, max int) string {
-	s := f.required(name)
-	if f.rej != nil {
-		return ""
-	}
-	return f.checkText(name, s, max)
-}
-
-// optText is text that may be absent, null or empty.
-func (f *fields) optText(name string, max int) string {
-	s := f.optional(name)
-	if f.rej != nil || s == "" {
-		return ""
-	}
-	return f.checkText(name, s, max)
-}
-
-func (f *fields) checkText(name, s string, max int) string {
-	if p := textProblem(s, max); p != "" {
-		f.fail(InvalidField, "%s%s %s %s", f.path, name, quote(s), p)
-		return ""
-	}
-	return s
-}
-
-func (f *fields) fundID(name string) string {
-	s := f.required(name)
-	if f.rej != nil {
-		return ""
-	}
-	if !ValidFundID(s) {
-		f.fail(InvalidField, "%s%s %s %s", f.path, name, quote(s), fundIDRule)
-		return ""
-	}
-	return s
-}
-
-func (f *fields) oneOf(name string, allowed ...string) string {
-	s := f.required(name)
-	if f.rej != nil {
-		return ""
-	}
-	for _, a := range allowed {
-		if s == a {
-			return s
-		}
-	}
-	f.fail(InvalidField, "%s%s %s is not one of %s", f.path, name, quote(s), strings.Join(allowed, ", "))
-	return ""
-}
-
-// currency is an optional ISO 4217-style code, "CNY" when absent.
-func (f *fields) currency(name string) string {
-	s := f.optional(name)
-	if f.rej != nil {
-		return ""
-	}
-	if s == "" {
-		return "CNY"
-	}
-	if len(s) != 3 || strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		f.fail(InvalidField, "%s%s %s is not a currency code of 3 capital letters such as \"CNY\"", f.path, name, quote(s))
-		return ""
-	}
-	if places, odd := notTwoPlaces[s]; odd {
-		f.fail(InvalidField, "%s%s %s has %s (ISO 4217); this ledger keeps books only in currencies of 2 decimal places, such as \"CNY\"",
-			f.path, name, quote(s), places)
-		return ""
-	}
-	return s
-}
-
-// notTwoPlaces are the ISO 4217 codes whose minor unit is not 2 decimal
-// places. The ledger writes and checks every amount with exactly two
-// places (numeric(20,2) in the database, the hashed and signed bytes of
-// docs/audit.md), so a fund in one of these would print "300.00" where
-// the contract wants the currency's own places ("300" for JPY): such a
-// fund is refused when it is opened instead.
-var notTwoPlaces = map[string]string{
-	"BIF": "0 decimal places", "CLP": "0 decimal places", "DJF": "0 decimal places", "GNF": "0 decimal places",
-	"ISK": "0 decimal places", "JPY": "0 decimal places", "KMF": "0 decimal places", "KRW": "0 decimal places",
-	"PYG": "0 decimal places", "RWF": "0 decimal places", "UGX": "0 decimal places", "UYI": "0 decimal places",
-	"VND": "0 decimal places", "VUV": "0 decimal places", "XAF": "0 decimal places", "XOF": "0 decimal places",
-	"XPF": "0 decimal places",
-	"BHD": "3 decimal places", "IQD": "3 decimal places", "JOD": "3 decimal places", "KWD": "3 decimal places",
-	"LYD": "3 decimal places", "OMR": "3 decimal places", "TND": "3 decimal places",
-	"CLF": "4 decimal places", "UYW": "4 decimal places",
-	"XAG": "no minor unit", "XAU": "no minor unit", "XBA": "no minor unit", "XBB": "no minor unit",
-	"XBC": "no minor unit", "XBD": "no minor unit", "XDR": "no minor unit", "XPD": "no minor unit",
-	"XPT": "no minor unit", "XSU": "no minor unit", "XTS": "no minor unit", "XUA": "no minor unit",
-	"XXX": "no minor unit",
-}
-
-// money is a required amount (see ParseMoney). Any value that is not a
-// string, a JSON number above all, is invalid_amount: the field is money,
-// and the contract names numbers there as invalid_amount.
-func (f *fields) money(name string) decimal.Decimal {
-	if f.rej != nil {
-		return decimal.Decimal{}
-	}
-	if f.lookup(name) == nil {
-		f.fail(MissingField, "%s%s is missing", f.path, name)
-		return decimal.Decimal{}
-	}
-	d := f.optMoney(name)
-	if f.rej != nil {
-		return decimal.Decimal{}
-	}
-	if d == nil {
-		f.fail(MissingField, "%s%s is empty", f.path, name)
-		return decimal.Decimal{}
-	}
-	return *d
-}
-
-// optMoney is an amount that may be absent, null or empty (nil).
-func (f *fields) optMoney(name string) *decimal.Decimal {
-	if f.rej != nil {
-		return nil
-	}
-	v := f.lookup(name)
-	if v == nil {
-		return nil
-	}
-	s, ok := stringValue(v)
-	if !ok {
-		f.fail(InvalidAmount, "%s%s must be a string such as \"1250.00\", not the JSON %s %s", f.path, name, jsonKind(v), snippet(v))
-		return nil
-	}
-	if s == "" {
-		return nil
-	}
-	d, err := ParseMoney(s)
-	if err != nil {
-		f.fail(InvalidAmount, "%s%s %s", f.path, name, err.(*Rejection).Message)
-		return nil
-	}
-	return &d
-}
-
-// date is a required date, YYYY-MM-DD, at UTC midnight.
-func (f *fields) date(name string) time.Time {
-	s := f.required(name)
-	if f.rej != nil {
-		return time.Time{}
-	}
-	t, err := ParseDate(s)
-	if err != nil {
-		f.fail(InvalidField, "%s%s %s", f.path, name, err.(*Rejection).Message)
-		return time.Time{}
-	}
-	return t
-}
-
-// object reads the field name, whose raw value is v, as a nested object; on
-// failure it records invalid_field and returns nil.
-func (f *fields) object(name string, v json.RawMessage) *fields {
-	if k := jsonKind(v); k != "object" {
-		f.fail(InvalidField, "%s%s must be a JSON object, not the JSON %s %s", f.path, name, k, snippet(v))
-		return nil
-	}
-	sub := &fields{path: f.path + name + "."}
-	if err := json.Unmarshal(v, &sub.obj); err != nil {
-		f.fail(InvalidField, "%s%s cannot be read: %s", f.path, name, err.Error())
-		return nil
-	}
-	return sub
-}
-
-// element reads element i of the array field name as an object. A failure
-// is recorded in the returned fields, not in f, so a batch can go on with
-// its other lines.
-func (f *fields) element(name string, i int, v json.RawMessage) *fields {
-	path := fmt.Sprintf("%s%s[%d]", f.path, name, i)
-	sub := &fields{path: path + "."}
-	if k := jsonKind(v); k != "object" {
-		sub.fail(InvalidField, "%s must be a JSON object, not the JSON %s %s", path, k, snippet(v))
-		return sub
-	}
-	if err := json.Unmarshal(v, &sub.obj); err != nil {
-		sub.fail(InvalidField, "%s cannot be read: %s", path, err.Error())
-	}
-	return sub
-}
-
-// programs reads fund.opened's list of programs; absent, null or [] is no
-// program. A program code given twice is invalid_field.
-func (f *fields) programs(name string) []Program {
-	if f.rej != nil {
-		return nil
-	}
-	v := f.lookup(name)
-	if v == nil {
-		return nil
-	}
-	if k := jsonKind(v); k != "array" {
-		f.fail(InvalidField, "%s%s must be a JSON array of {code, annual_cap_per_beneficiary}, not the JSON %s %s", f.path, name, k, snippet(v))
-		return nil
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(v, &raws); err != nil {
-		f.fail(InvalidField, "%s%s cannot be read: %s", f.path, name, err.Error())
-		return nil
-	}
-	out := make([]Program, 0, len(raws))
-	firstUse := make(map[string]int, len(raws))
-	for i, pr := range raws {
-		pf := f.element(name, i, pr)
-		p := Program{
-			Code: pf.id("code"),
-			Cap:  pf.optMoney("annual_cap_per_beneficiary"),
-		}
-		if pf.rej == nil {
-			if j, dup := firstUse[p.Code]; dup {
-				pf.fail(InvalidField, "%s%s[%d].code %s is already used by %s%s[%d]", f.path, name, i, quote(p.Code), f.path, name, j)
-			}
-		}
-		if pf.rej != nil {
-			f.rej = pf.rej
-			return nil
-		}
-		firstUse[p.Code] = i
-		out = append(out, p)
-	}
-	return out
 }

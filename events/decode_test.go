@@ -273,9 +273,11 @@ func TestDecodeEveryTypeHappyPath(t *testing.T) {
 			ApprovedOn: date("2026-03-01"),
 			Lines: []BatchLine{
 				{GrantID: "P-1", BeneficiaryRef: "B-1", Category: "living", Amount: mustMoney("1500.00"),
-					Raw: json.RawMessage(`{"amount":"1500.00","beneficiary_ref":"B-1","category":"living","grant_id":"P-1"}`)},
+					Raw:      json.RawMessage(`{"amount":"1500.00","beneficiary_ref":"B-1","category":"living","grant_id":"P-1"}`),
+					DataHash: sha256.Sum256([]byte(`{"amount":"1500.00","beneficiary_ref":"B-1","category":"living","grant_id":"P-1"}`))},
 				{GrantID: "P-2", BeneficiaryRef: "B-2", Category: "living", Amount: mustMoney("0.5"),
-					Raw: json.RawMessage(`{"amount":"0.5","beneficiary_ref":"B-2","category":"living","grant_id":"P-2"}`)},
+					Raw:      json.RawMessage(`{"amount":"0.5","beneficiary_ref":"B-2","category":"living","grant_id":"P-2"}`),
+					DataHash: sha256.Sum256([]byte(`{"amount":"0.5","beneficiary_ref":"B-2","category":"living","grant_id":"P-2"}`))},
 			},
 		},
 		TypeGrantDisbursed:    GrantDisbursed{GrantID: "G-1", PaymentID: "PAY-1", Amount: mustMoney("1250.00"), BankRef: "ICBC-1", PaidOn: date("2026-03-05")},

@@ -185,6 +185,9 @@ type BatchLine struct {
 	// Raw is the line's JSON as received; it is the line's content for
 	// business-id comparison.
 	Raw json.RawMessage
+	// DataHash is ContentHash(Raw), computed while the message was read:
+	// a caller comparing line contents need not parse Raw again.
+	DataHash [32]byte
 	// Refused is set when the line's own fields are not valid; the other
 	// fields are then unreliable, except that GrantID is kept when the
 	// grant_id itself was valid, so that a later line repeating it is still
@@ -271,14 +274,21 @@ type Decoded struct {
 	// not a valid fund id. It is set even for malformed messages.
 	FundID string
 	// ID is the envelope id when the JSON parsed and the id is valid; empty
-	// otherwise (then Rejection is set).
+	// otherwise (then Rejection is set). In binary content mode it is the
+	// ce-id header whenever that is a valid id, even when the body is not
+	// JSON or is too large (DecodeMessage).
 	ID string
 	// Type is the envelope type as received (may be empty or unknown when
 	// Rejection is set).
-	Type     string
+	Type string
+	// Envelope holds the envelope attributes that are strings (in binary
+	// mode, the headers' values) and Data, the data value's JSON as
+	// received (in binary mode the body, without surrounding whitespace),
+	// copied out of the message.
 	Envelope Envelope
-	// Data is the canonical content hash of the envelope's data object
-	// (see ContentHash); zero when the data did not parse.
+	// DataHash is the canonical content hash of the envelope's data
+	// object (see ContentHash), the same for the same data in structured
+	// and binary mode; zero when the data is not a JSON object.
 	DataHash [32]byte
 	// Event is the typed data; nil when Rejection is set. A
 	// GrantBatchApproved may carry lines with Refused set: Apply refuses it.
