@@ -339,25 +339,42 @@ type decodeCase struct {
 	fund    string // expected FundID; default testFund
 }
 
+// build makes the case's subject and message.
+func (c decodeCase) build(t testing.TB) (subject string, raw []byte) {
+	t.Helper()
+	typ := c.typ
+	if typ == "" {
+		typ = TypeGrantApproved
+	}
+	raw = c.raw
+	if raw == nil {
+		raw = message(t, typ, c.edits...)
+	}
+	subject = c.subject
+	switch subject {
+	case "":
+		subject = subjectOf(typ)
+	case "-":
+		subject = ""
+	}
+	return subject, raw
+}
+
+// allDecodeCases are the table cases of the decode tests, which also seed
+// FuzzDifferential.
+func allDecodeCases(t testing.TB) []decodeCase {
+	var all []decodeCase
+	for _, cs := range [][]decodeCase{jsonAndSizeCases(t), envelopeCases(t), subjectCases(), dataFieldCases(), batchCases()} {
+		all = append(all, cs...)
+	}
+	return all
+}
+
 func runDecodeCases(t *testing.T, cases []decodeCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			typ := c.typ
-			if typ == "" {
-				typ = TypeGrantApproved
-			}
-			raw := c.raw
-			if raw == nil {
-				raw = message(t, typ, c.edits...)
-			}
-			subject := c.subject
-			switch subject {
-			case "":
-				subject = subjectOf(typ)
-			case "-":
-				subject = ""
-			}
+			subject, raw := c.build(t)
 			d := Decode(subject, raw)
 			checkInvariants(t, d)
 			var got Code
@@ -392,6 +409,10 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 }
 
 func TestDecodeJSONAndSize(t *testing.T) {
+	runDecodeCases(t, jsonAndSizeCases(t))
+}
+
+func jsonAndSizeCases(t testing.TB) []decodeCase {
 	valid := message(t, TypeGrantApproved)
 	var wide strings.Builder
 	for i := range 20 {
@@ -400,7 +421,7 @@ func TestDecodeJSONAndSize(t *testing.T) {
 	wideDup := wide.String() + `"k17":"again",`
 	batch := message(t, TypeGrantBatchApproved)
 	padded := append(bytes.Repeat([]byte(" "), MaxMessageBytes-len(valid)), valid...)
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		{name: "empty", raw: []byte{}, code: Malformed, id: "-", msg: "empty"},
 		{name: "whitespace", raw: []byte(" \n"), code: Malformed, id: "-"},
 		{name: "not json", raw: []byte("hello"), code: Malformed, id: "-", msg: "not valid JSON"},
@@ -433,12 +454,16 @@ func TestDecodeJSONAndSize(t *testing.T) {
 		{name: "exactly the limit", raw: padded},
 		{name: "malformed still has the fund", subject: "fund.city-care.grant.approved", raw: []byte("{"), code: Malformed, id: "-", fund: "city-care"},
 		{name: "malformed with a bad fund token", subject: "fund.City.grant.approved", raw: []byte("{"), code: Malformed, id: "-", fund: UnknownFundID},
-	})
+	}
 }
 
 func TestDecodeEnvelope(t *testing.T) {
+	runDecodeCases(t, envelopeCases(t))
+}
+
+func envelopeCases(t testing.TB) []decodeCase {
 	long := func(n int, s string) string { return strings.Repeat(s, n) }
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		// id
 		{name: "id missing", edits: []edit{env("id", absent)}, code: MissingField, id: "-", msg: "id is missing"},
 		{name: "id null", edits: []edit{env("id", nil)}, code: MissingField, id: "-"},
@@ -509,11 +534,15 @@ func TestDecodeEnvelope(t *testing.T) {
 		{name: "data string", edits: []edit{env("data", "{}")}, code: InvalidField},
 		{name: "data empty object", edits: []edit{env("data", map[string]any{})}, code: MissingField, msg: "data.grant_id is missing"},
 		{name: "extensions and unknown fields are ignored", edits: []edit{env("traceparent", "00-abc"), data("note", map[string]any{"x": 1})}},
-	})
+	}
 }
 
 func TestDecodeSubject(t *testing.T) {
-	runDecodeCases(t, []decodeCase{
+	runDecodeCases(t, subjectCases())
+}
+
+func subjectCases() []decodeCase {
+	return []decodeCase{
 		{name: "multi-dot type", typ: TypeGrantBatchApproved, subject: "fund.jiangjin-care.grant.batch.approved"},
 		{name: "three-part type", typ: TypeProgramSet, subject: "fund.jiangjin-care.fund.program.set"},
 		{name: "fund with digits underscore dash", subject: "fund.0_city-care.grant.approved", fund: "0_city-care"},
@@ -530,12 +559,16 @@ func TestDecodeSubject(t *testing.T) {
 		{name: "subject beats missing data", subject: "fund.jiangjin-care.grant.disbursed", edits: []edit{env("data", absent)}, code: InvalidField},
 		{name: "subject beats bad data", subject: "fund.Bad.grant.approved", edits: []edit{data("amount", 12)}, code: InvalidField, fund: UnknownFundID},
 		{name: "bad fund token keeps the id", subject: "fund.BAD.grant.approved", code: InvalidField, id: "evt-1", fund: UnknownFundID},
-	})
+	}
 }
 
 func TestDecodeDataFields(t *testing.T) {
+	runDecodeCases(t, dataFieldCases())
+}
+
+func dataFieldCases() []decodeCase {
 	s129 := strings.Repeat("x", 129)
-	runDecodeCases(t, []decodeCase{
+	return []decodeCase{
 		// shared rules, on grant.approved
 		{name: "field missing", edits: []edit{data("approved_by", absent)}, code: MissingField, msg: "data.approved_by is missing"},
 		{name: "field null", edits: []edit{data("approved_by", nil)}, code: MissingField},
@@ -643,22 +676,11 @@ func TestDecodeDataFields(t *testing.T) {
 		{name: "snapshot label 129", typ: TypeSnapshotRequested, edits: []edit{data("label", s129)}, code: InvalidField, msg: "data.label"},
 		{name: "snapshot label a number", typ: TypeSnapshotRequested, edits: []edit{data("label", 202606)}, code: InvalidField},
 		{name: "snapshot requested_by missing", typ: TypeSnapshotRequested, edits: []edit{data("requested_by", absent)}, code: MissingField},
-	})
+	}
 }
 
 func TestDecodeBatch(t *testing.T) {
-	const bt = TypeGrantBatchApproved
-	runDecodeCases(t, []decodeCase{
-		{name: "lines missing", typ: bt, edits: []edit{data("lines", absent)}, code: MissingField, msg: "data.lines is missing"},
-		{name: "lines null", typ: bt, edits: []edit{data("lines", nil)}, code: MissingField},
-		{name: "lines an object", typ: bt, edits: []edit{data("lines", map[string]any{})}, code: InvalidField},
-		{name: "lines empty", typ: bt, edits: []edit{data("lines", []any{})}, code: InvalidField, msg: "empty"},
-		{name: "batch fields before lines", typ: bt, edits: []edit{data("approved_on", "2026-02-30"), data("lines", absent)}, code: InvalidField, msg: "approved_on"},
-		{name: "batch fields before bad lines", typ: bt, edits: []edit{data("batch_id", absent), line(0, "amount", "0")}, code: MissingField, msg: "batch_id"},
-		{name: "10000 lines", typ: bt, edits: []edit{data("lines", lines(MaxBatchLines))}},
-		{name: "10001 lines", typ: bt, edits: []edit{data("lines", lines(MaxBatchLines+1))}, code: TooLarge, msg: "10001 lines"},
-		{name: "too many lines beats bad lines", typ: bt, edits: []edit{data("lines", append(lines(MaxBatchLines), "x"))}, code: TooLarge},
-	})
+	runDecodeCases(t, batchCases())
 
 	// refusedLines lists the lines the decoder marked, as the rejection
 	// Apply starts from.
@@ -741,6 +763,21 @@ func TestDecodeBatch(t *testing.T) {
 			t.Fatalf("amount %v", b.Lines[1].Amount)
 		}
 	})
+}
+
+func batchCases() []decodeCase {
+	const bt = TypeGrantBatchApproved
+	return []decodeCase{
+		{name: "lines missing", typ: bt, edits: []edit{data("lines", absent)}, code: MissingField, msg: "data.lines is missing"},
+		{name: "lines null", typ: bt, edits: []edit{data("lines", nil)}, code: MissingField},
+		{name: "lines an object", typ: bt, edits: []edit{data("lines", map[string]any{})}, code: InvalidField},
+		{name: "lines empty", typ: bt, edits: []edit{data("lines", []any{})}, code: InvalidField, msg: "empty"},
+		{name: "batch fields before lines", typ: bt, edits: []edit{data("approved_on", "2026-02-30"), data("lines", absent)}, code: InvalidField, msg: "approved_on"},
+		{name: "batch fields before bad lines", typ: bt, edits: []edit{data("batch_id", absent), line(0, "amount", "0")}, code: MissingField, msg: "batch_id"},
+		{name: "10000 lines", typ: bt, edits: []edit{data("lines", lines(MaxBatchLines))}},
+		{name: "10001 lines", typ: bt, edits: []edit{data("lines", lines(MaxBatchLines+1))}, code: TooLarge, msg: "10001 lines"},
+		{name: "too many lines beats bad lines", typ: bt, edits: []edit{data("lines", append(lines(MaxBatchLines), "x"))}, code: TooLarge},
+	}
 }
 
 func TestDecodeDataHash(t *testing.T) {
