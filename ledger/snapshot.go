@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,3 +139,12 @@ func SnapshotSigningInput(s *Snapshot) []byte {
 }
 
 func encodeSig(sig []byte) string { return base64.StdEncoding.EncodeToString(sig) }
+
+// JSON is the snapshot as published and stored (CONTRACT.md section 6).
+func (s *Snapshot) JSON() []byte {
+	b, err := json.Marshal(s)
+	if err != nil { // strings and ints only
+		panic("ledger: snapshot does not encode: " + err.Error())
+	}
+	return b
+}

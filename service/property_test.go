@@ -13,6 +13,7 @@ import (
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/internal/testenv"
+	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/jackc/pgx/v5"
 	"pgregory.net/rapid"
@@ -217,7 +218,7 @@ func TestStreamsProperty(t *testing.T) {
 			rt.Fatalf("invariants broken: %v", bad)
 		}
 		// Replay the same bytes into a fresh database, in other batch sizes.
-		set := postgres.BatchSettings{HoldWindow: time.Hour}
+		set := postgres.BatchSettings{IntakeSettings: ledger.IntakeSettings{HoldWindow: time.Hour}}
 		size := rapid.IntRange(1, 25).Draw(rt, "replay batch")
 		for i := 0; i < len(stream); i += size {
 			var msgs []events.Message
@@ -225,7 +226,7 @@ func TestStreamsProperty(t *testing.T) {
 				seq++
 				msgs = append(msgs, events.Message{StreamSeq: seq, Subject: w.subject, Data: w.data})
 			}
-			if _, err := replay.ApplyBatch(ctx, "replay", lease.Epoch, msgs, clock, set, false); err != nil {
+			if _, err := replay.ApplyBatch(ctx, "replay", lease.Epoch, ledger.DecodeAll(msgs), clock, set, false); err != nil {
 				dumpStream(stream, size)
 				rt.Fatalf("replay: %v", err)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/events/jetstream"
 	"github.com/fundledger/fundledger/events/natsembed"
+	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -269,24 +270,48 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		}
 	}()
 
-	set := postgres.BatchSettings{HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer, Failpoint: cfg.Failpoint}
+	set := postgres.BatchSettings{Failpoint: cfg.Failpoint, IntakeSettings: ledger.IntakeSettings{
+		HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer}}
 	idle := 250 * time.Millisecond
 	if w := cfg.HoldWindow / 4; w > 0 && w < idle {
 		idle = w
 	}
+
+	// The pipeline: while batch n commits, batch n+1 is pulled and
+	// decoded, and batch n-1's acks go out. Only this loop touches the
+	// consumer between fetches, so a restart never races a pull.
+	type fetched struct {
+		batch *jetstream.Batch
+		in    []ledger.Inbound
+		err   error
+	}
+	next := make(chan fetched, 1)
+	prefetch := func(c *jetstream.Consumer) {
+		go func() {
+			b, err := c.Next(ctx, cfg.BatchSize, cfg.BatchBytes, idle, cfg.Linger)
+			if err != nil {
+				next <- fetched{batch: b, err: err}
+				return
+			}
+			next <- fetched{batch: b, in: decodeBatch(b.Messages)}
+		}()
+	}
+	acks := newAcker(s.log, cfg.Failpoint)
+	defer acks.wait()
+
 	lastSnap, lastCheck := time.Now(), time.Now()
 	lastMsg, lastBehindCheck := time.Now(), time.Now()
+	prefetch(cons)
 	for {
+		f := <-next
 		if ctx.Err() != nil {
 			return progressed, nil
 		}
-		batch, err := cons.Next(ctx, cfg.BatchSize, cfg.BatchBytes, idle, cfg.Linger)
-		if err != nil {
-			if ctx.Err() != nil {
-				return progressed, nil
-			}
-			return progressed, err
+		if f.err != nil {
+			return progressed, f.err
 		}
+		batch := f.batch
+		restart := false
 		if len(batch.Messages) > 0 {
 			lastMsg = time.Now()
 		} else if time.Since(lastMsg) >= time.Second && time.Since(lastBehindCheck) >= time.Second {
@@ -298,12 +323,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 			if behind {
 				s.log.Warn("idle with undelivered messages after the stored position; reading the stream again", "position", position)
 				s.Metrics.Redeliveries.Add(1)
-				cons.Stop()
-				next, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
-				if err != nil {
-					return progressed, err // the stopped consumer stays for the deferred Stop
-				}
-				cons = next
+				restart = true
 			}
 		}
 		lost, err := cons.FirstLost(ctx, batch, position)
@@ -317,6 +337,11 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 				"position", position, "next_delivered", batch.Messages[lost].StreamSeq)
 			s.Metrics.Redeliveries.Add(1)
 			batch.Truncate(lost)
+			f.in = f.in[:lost]
+			restart = true
+		}
+		if !restart {
+			prefetch(cons)
 		}
 		snapDue := cfg.SnapshotInterval > 0 && time.Since(lastSnap) >= cfg.SnapshotInterval
 		if time.Since(lastCheck) > 5*time.Second {
@@ -329,7 +354,7 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		// messages are in hand, and finishing beats redelivery.
 		wctx := context.WithoutCancel(ctx)
 		start := time.Now()
-		res, err := s.apply(wctx, lease, batch, set, snapDue)
+		res, err := s.apply(wctx, lease, batch, f.in, set, snapDue)
 		if err != nil {
 			return progressed, err
 		}
@@ -338,42 +363,107 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 			lastSnap = time.Now()
 		}
 		s.Metrics.observe(res, time.Since(start))
-		if res.Outbox > 0 {
+		if res.Outbox > 0 || res.Txns > 0 {
 			relay.Kick()
 		}
 		if err := s.failpoint("after-commit"); err != nil {
 			return progressed, err
 		}
-		actx, cancelAck := context.WithTimeout(wctx, 5*time.Second)
-		err = batch.Ack(actx)
-		cancelAck()
-		if err != nil {
-			// The position in the database already covers the batch: a
-			// redelivery is skipped, so a lost ack costs nothing.
-			s.log.Warn("ack failed", "err", err)
-		}
-		if err := s.failpoint("after-ack"); err != nil {
+		// The position in the database already covers the batch: a
+		// redelivery is skipped, so a lost or late ack costs nothing.
+		if err := acks.send(wctx, batch); err != nil {
 			return progressed, err
 		}
 		position = max(position, res.Position)
-		if lost >= 0 {
+		if restart {
+			if err := acks.wait(); err != nil {
+				return progressed, err
+			}
 			cons.Stop()
-			next, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
+			c, err := jetstream.StartConsumer(ctx, js, cfg.Consumer, position, copts)
 			if err != nil {
 				return progressed, err // the stopped consumer stays for the deferred Stop
 			}
-			cons = next
+			cons = c
+			prefetch(cons)
 		}
 	}
+}
+
+// decodeBatch decodes a batch on every core: decoding is pure and the
+// largest share of the Go side's work per event.
+func decodeBatch(msgs []events.Message) []ledger.Inbound {
+	const chunk = 256
+	if len(msgs) <= chunk {
+		return ledger.DecodeAll(msgs)
+	}
+	out := make([]ledger.Inbound, len(msgs))
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(msgs); lo += chunk {
+		hi := min(lo+chunk, len(msgs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copy(out[lo:hi], ledger.DecodeAll(msgs[lo:hi]))
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// acker acknowledges committed batches off the critical path, one batch at
+// a time, in commit order.
+type acker struct {
+	log       *slog.Logger
+	failpoint func(string) error
+	done      chan error
+}
+
+func newAcker(log *slog.Logger, failpoint func(string) error) *acker {
+	return &acker{log: log, failpoint: failpoint}
+}
+
+// send starts acknowledging b once the previous batch's acks are out; it
+// returns the error of a failpoint after the previous ack (tests only).
+func (a *acker) send(ctx context.Context, b *jetstream.Batch) error {
+	if err := a.wait(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	a.done = done
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := b.Ack(actx)
+		cancel()
+		if err != nil {
+			a.log.Warn("ack failed", "err", err)
+		}
+		if a.failpoint != nil {
+			done <- a.failpoint("after-ack")
+			return
+		}
+		done <- nil
+	}()
+	return nil
+}
+
+// wait waits for the acks in flight.
+func (a *acker) wait() error {
+	if a.done == nil {
+		return nil
+	}
+	err := <-a.done
+	a.done = nil
+	return err
 }
 
 // apply commits a batch, retrying transient failures with backoff while
 // keeping the messages in hand. A batch PostgreSQL refuses as data is split
 // so that only the message at fault is refused.
-func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream.Batch, set postgres.BatchSettings, snap bool) (postgres.BatchResult, error) {
+func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream.Batch, in []ledger.Inbound, set postgres.BatchSettings, snap bool) (postgres.BatchResult, error) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, b.Messages, time.Now(), set, snap)
+		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, in, time.Now(), set, snap)
 		if err == nil {
 			return res, nil
 		}
@@ -381,7 +471,7 @@ func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream
 			return res, err
 		}
 		if postgres.IsDataError(err) {
-			return s.applyOneByOne(ctx, lease, b, set, err)
+			return s.applyOneByOne(ctx, lease, in, set, err)
 		}
 		if s.cfg.Failpoint != nil && isFailpoint(err) {
 			return res, err
@@ -399,11 +489,12 @@ func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream
 	}
 }
 
-func (s *Service) applyOneByOne(ctx context.Context, lease *postgres.Lease, b *jetstream.Batch, set postgres.BatchSettings, cause error) (postgres.BatchResult, error) {
+func (s *Service) applyOneByOne(ctx context.Context, lease *postgres.Lease, in []ledger.Inbound, set postgres.BatchSettings, cause error) (postgres.BatchResult, error) {
 	s.log.Warn("database refused a batch's data; applying its messages one by one", "err", cause)
 	var total postgres.BatchResult
-	for _, m := range b.Messages {
-		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, []events.Message{m}, time.Now(), set, false)
+	for _, one := range in {
+		m := one.Msg
+		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, []ledger.Inbound{one}, time.Now(), set, false)
 		if err != nil && postgres.IsDataError(err) {
 			s.log.Error("refusing a message the database will not store", "stream_seq", m.StreamSeq, "err", err)
 			err = s.Store.RejectUnapplicable(ctx, s.cfg.Consumer, lease.Epoch, m, time.Now(), err)

@@ -653,7 +653,7 @@ type RejectionPage struct {
 func (s *Store) Rejections(ctx context.Context, fundID string, after int64, limit int) (*RejectionPage, error) {
 	limit = clampLimit(limit)
 	rows, err := s.Pool.Query(ctx, `
-		SELECT seq, event_id, type, fund_id, code, message, lines, received_at, raw, raw_base64
+		SELECT seq, event_id, type, fund_id, code, message, lines, received_at, raw, raw_base64, raw_headers
 		  FROM rejections WHERE seq > $1 AND ($2 = '' OR fund_id = $2) ORDER BY seq LIMIT $3`, after, fundID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read rejections: %w", err)
@@ -664,8 +664,14 @@ func (s *Store) Rejections(ctx context.Context, fundID string, after int64, limi
 		var lines []byte
 		var at time.Time
 		var b64 bool
-		if err := r.Scan(&v.Seq, &v.EventID, &v.Type, &v.FundID, &code, &v.Message, &lines, &at, &v.Raw, &b64); err != nil {
+		var header []byte
+		if err := r.Scan(&v.Seq, &v.EventID, &v.Type, &v.FundID, &code, &v.Message, &lines, &at, &v.Raw, &b64, &header); err != nil {
 			return v, err
+		}
+		if len(header) > 0 {
+			if err := json.Unmarshal(header, &v.RawHeaders); err != nil {
+				return v, fmt.Errorf("rejection %d headers: %w", v.Seq, err)
+			}
 		}
 		v.Code, v.ReceivedAt, v.RawEncoding = events.Code(code), ledger.TimeText(at), "utf-8"
 		if b64 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/internal/testenv"
+	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
 )
 
@@ -50,15 +51,15 @@ func TestTimerSnapshotsFundsChangedInItsOwnBatch(t *testing.T) {
 		return msg(fund, "fund.opened", map[string]any{"fund_id": fund, "name": fund, "programs": []any{}})
 	}
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	set := postgres.BatchSettings{HoldWindow: time.Hour}
+	set := postgres.BatchSettings{IntakeSettings: ledger.IntakeSettings{HoldWindow: time.Hour}}
 
 	// a changed before the timer's batch, b in it, c opened in it with no
 	// posting (nothing to state), d untouched since its last snapshot.
-	if _, err := s.ApplyBatch(ctx, "timer", lease.Epoch, []events.Message{open("a"), contribution("a", "c-1"), open("d"),
-		contribution("d", "c-1"), msg("d", "snapshot.requested", map[string]any{"requested_by": "x"})}, now, set, false); err != nil {
+	if _, err := s.ApplyBatch(ctx, "timer", lease.Epoch, ledger.DecodeAll([]events.Message{open("a"), contribution("a", "c-1"), open("d"),
+		contribution("d", "c-1"), msg("d", "snapshot.requested", map[string]any{"requested_by": "x"})}), now, set, false); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.ApplyBatch(ctx, "timer", lease.Epoch, []events.Message{open("b"), contribution("b", "c-1"), open("c")},
+	res, err := s.ApplyBatch(ctx, "timer", lease.Epoch, ledger.DecodeAll([]events.Message{open("b"), contribution("b", "c-1"), open("c")}),
 		now.Add(time.Second), set, true)
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/ledger"
@@ -10,10 +12,20 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// writer writes one batch's output inside its transaction.
+type writer struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	out   *ledger.BatchOutput
+	books *ledger.Books
+	now   time.Time
+}
+
 // write stores everything the batch produced with one statement per table:
 // COPY for new rows, unnest for updates, so a batch of thousands of events
 // costs a handful of round trips and balance rows are written once each.
-func (u *unit) write() error {
+func write(ctx context.Context, tx pgx.Tx, out *ledger.BatchOutput, now time.Time) error {
+	u := &writer{ctx: ctx, tx: tx, out: out, books: out.Books, now: now}
 	ch := u.books.Changes()
 	steps := []func(ledger.Changes) error{
 		u.writeFunds, u.writeJournal, u.writeBalances, u.writeGrants, u.writePayments,
@@ -28,7 +40,7 @@ func (u *unit) write() error {
 	return nil
 }
 
-func (u *unit) copy(table string, cols []string, rows [][]any) error {
+func (u *writer) copy(table string, cols []string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -38,14 +50,14 @@ func (u *unit) copy(table string, cols []string, rows [][]any) error {
 	return nil
 }
 
-func (u *unit) exec(what, sql string, args ...any) error {
+func (u *writer) exec(what, sql string, args ...any) error {
 	if _, err := u.tx.Exec(u.ctx, sql, args...); err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }
 
-func (u *unit) writeFunds(ch ledger.Changes) error {
+func (u *writer) writeFunds(ch ledger.Changes) error {
 	var newRows [][]any
 	var ids, names []string
 	var seqs, open, snapSeqs, snapJ []int64
@@ -98,7 +110,7 @@ func (u *unit) writeFunds(ch ledger.Changes) error {
 // writeJournal copies the journal rows, then their postings: the postings'
 // statement trigger checks, once for the whole batch, that every new
 // transaction is complete and balances (migrations/003_batch_checks.sql).
-func (u *unit) writeJournal(ledger.Changes) error {
+func (u *writer) writeJournal(ledger.Changes) error {
 	var jrows, prows [][]any
 	for _, t := range u.books.Txns {
 		refs := make(map[string]string, len(t.Refs))
@@ -122,7 +134,7 @@ func (u *unit) writeJournal(ledger.Changes) error {
 
 // writeBalances adds each touched account's net change once, however many
 // events of the batch hit it.
-func (u *unit) writeBalances(ch ledger.Changes) error {
+func (u *writer) writeBalances(ch ledger.Changes) error {
 	var funds, accounts []string
 	var drs, crs []decimal.Decimal
 	for _, f := range ch.Funds {
@@ -145,7 +157,7 @@ func (u *unit) writeBalances(ch ledger.Changes) error {
 		funds, accounts, drs, crs)
 }
 
-func (u *unit) writeGrants(ch ledger.Changes) error {
+func (u *writer) writeGrants(ch ledger.Changes) error {
 	var rows [][]any
 	var funds, ids []string
 	var paid, ret, canc, rec []decimal.Decimal
@@ -176,7 +188,7 @@ func (u *unit) writeGrants(ch ledger.Changes) error {
 		 WHERE g.fund_id = v.fund_id AND g.grant_id = v.grant_id`, funds, ids, paid, ret, canc, rec, closed, n)
 }
 
-func (u *unit) writePayments(ch ledger.Changes) error {
+func (u *writer) writePayments(ch ledger.Changes) error {
 	var rows [][]any
 	var funds, ids []string
 	var ret []decimal.Decimal
@@ -199,7 +211,7 @@ func (u *unit) writePayments(ch ledger.Changes) error {
 		 WHERE p.fund_id = v.fund_id AND p.payment_id = v.payment_id`, funds, ids, ret)
 }
 
-func (u *unit) writeActivity(ledger.Changes) error {
+func (u *writer) writeActivity(ledger.Changes) error {
 	rows := make([][]any, 0, len(u.books.Activity))
 	for _, a := range u.books.Activity {
 		var seq any
@@ -211,7 +223,7 @@ func (u *unit) writeActivity(ledger.Changes) error {
 	return u.copy("grant_activity", []string{"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"}, rows)
 }
 
-func (u *unit) writeBiz(ch ledger.Changes) error {
+func (u *writer) writeBiz(ch ledger.Changes) error {
 	rows := make([][]any, 0, len(ch.Biz))
 	for _, x := range ch.Biz {
 		rows = append(rows, []any{x.FundID, x.Kind, x.ID, x.EventID, x.Hash[:]})
@@ -219,7 +231,7 @@ func (u *unit) writeBiz(ch ledger.Changes) error {
 	return u.copy("business_ids", []string{"fund_id", "kind", "id", "event_id", "content_hash"}, rows)
 }
 
-func (u *unit) writeCaps(ch ledger.Changes) error {
+func (u *writer) writeCaps(ch ledger.Changes) error {
 	var funds, progs, bens []string
 	var years []int32
 	var deltas []decimal.Decimal
@@ -253,15 +265,15 @@ func (u *unit) writeCaps(ch ledger.Changes) error {
 		funds, progs, bens, years, deltas)
 }
 
-func (u *unit) writeInbox(ledger.Changes) error {
+func (u *writer) writeInbox(ledger.Changes) error {
 	var rows [][]any
 	var ids, outcomes []string
-	for _, r := range u.inbox {
-		if r.fromDB {
-			ids, outcomes = append(ids, r.eventID), append(outcomes, r.outcome)
+	for _, r := range u.out.Inbox {
+		if r.Stored {
+			ids, outcomes = append(ids, r.EventID), append(outcomes, r.Outcome)
 			continue
 		}
-		rows = append(rows, []any{r.eventID, r.fundID, r.typ, int64(r.streamSeq), r.outcome, u.now})
+		rows = append(rows, []any{r.EventID, r.FundID, r.Type, int64(r.StreamSeq), r.Outcome, u.now})
 	}
 	if err := u.copy("inbox", []string{"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"}, rows); err != nil {
 		return err
@@ -274,76 +286,78 @@ func (u *unit) writeInbox(ledger.Changes) error {
 		  FROM unnest($1::text[], $2::text[]) AS v(event_id, outcome) WHERE i.event_id = v.event_id`, ids, outcomes, u.now)
 }
 
-func (u *unit) writeHeld(ledger.Changes) error {
-	var rows [][]any
-	for _, h := range u.heldNew {
-		if !h.resolved {
-			rows = append(rows, []any{h.eventID, h.fundID, int64(h.streamSeq), h.subject, h.raw, h.waitingOn, string(h.code), h.receivedAt, h.deadline})
+func (u *writer) writeHeld(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.out.HeldNew))
+	for _, h := range u.out.HeldNew {
+		var header any
+		if h.Header != nil {
+			b, err := json.Marshal(h.Header)
+			if err != nil {
+				return err
+			}
+			header = json.RawMessage(b)
 		}
+		rows = append(rows, []any{h.EventID, h.FundID, int64(h.StreamSeq), h.Subject, header, h.Raw, h.WaitingOn, string(h.Code), h.ReceivedAt, h.Deadline})
 	}
-	if err := u.copy("held", []string{"event_id", "fund_id", "stream_seq", "subject", "raw", "waiting_on", "code", "received_at", "deadline"}, rows); err != nil {
+	if err := u.copy("held", []string{"event_id", "fund_id", "stream_seq", "subject", "header", "raw", "waiting_on", "code", "received_at", "deadline"}, rows); err != nil {
 		return err
 	}
-	var gone, moved, waits, codes []string
-	for _, h := range u.heldDB {
-		switch {
-		case h.resolved:
-			gone = append(gone, h.eventID)
-		case h.changed:
-			moved, waits, codes = append(moved, h.eventID), append(waits, h.waitingOn), append(codes, string(h.code))
-		}
-	}
-	if len(gone) > 0 {
-		if err := u.exec("held", `DELETE FROM held WHERE event_id = ANY($1)`, gone); err != nil {
+	if len(u.out.HeldGone) > 0 {
+		if err := u.exec("held", `DELETE FROM held WHERE event_id = ANY($1)`, u.out.HeldGone); err != nil {
 			return err
 		}
 	}
-	if len(moved) > 0 {
-		return u.exec("held", `
-			UPDATE held h SET waiting_on = v.waiting_on, code = v.code
-			  FROM unnest($1::text[], $2::text[], $3::text[]) AS v(event_id, waiting_on, code) WHERE h.event_id = v.event_id`,
-			moved, waits, codes)
+	if len(u.out.HeldMoved) == 0 {
+		return nil
 	}
-	return nil
+	var moved, waits, codes []string
+	for _, h := range u.out.HeldMoved {
+		moved, waits, codes = append(moved, h.EventID), append(waits, h.WaitingOn), append(codes, string(h.Code))
+	}
+	return u.exec("held", `
+		UPDATE held h SET waiting_on = v.waiting_on, code = v.code
+		  FROM unnest($1::text[], $2::text[], $3::text[]) AS v(event_id, waiting_on, code) WHERE h.event_id = v.event_id`,
+		moved, waits, codes)
 }
 
-func (u *unit) writeRejections(ledger.Changes) error {
-	rows := make([][]any, 0, len(u.rejections))
-	for _, r := range u.rejections {
-		raw, enc := rawText(r.raw)
-		var lines any
-		if len(r.rej.Lines) > 0 {
-			b, err := json.Marshal(r.rej.Lines)
+func (u *writer) writeRejections(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.out.Rejections))
+	for _, r := range u.out.Rejections {
+		raw, enc := events.RawText(r.Raw)
+		var lines, header any
+		if len(r.Rejection.Lines) > 0 {
+			b, err := json.Marshal(r.Rejection.Lines)
 			if err != nil {
 				return err
 			}
 			lines = json.RawMessage(b)
 		}
-		rows = append(rows, []any{r.eventID, r.typ, r.fundID, string(r.rej.Code), r.rej.Message, lines, r.receivedAt, raw, enc == "base64", int64(r.streamSeq)})
+		if r.Header != nil {
+			b, err := json.Marshal(r.Header)
+			if err != nil {
+				return err
+			}
+			header = json.RawMessage(b)
+		}
+		rows = append(rows, []any{r.EventID, r.Type, r.FundID, string(r.Rejection.Code), r.Rejection.Message, lines, r.ReceivedAt,
+			raw, enc == "base64", header, int64(r.StreamSeq)})
 	}
-	return u.copy("rejections", []string{"event_id", "type", "fund_id", "code", "message", "lines", "received_at", "raw", "raw_base64", "stream_seq"}, rows)
+	return u.copy("rejections", []string{"event_id", "type", "fund_id", "code", "message", "lines", "received_at", "raw", "raw_base64", "raw_headers", "stream_seq"}, rows)
 }
 
-func (u *unit) writeSnapshots(ledger.Changes) error {
+func (u *writer) writeSnapshots(ledger.Changes) error {
 	rows := make([][]any, 0, len(u.books.Snapshots))
-	for _, s := range u.books.Snapshots {
-		body, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
+	for i, s := range u.books.Snapshots {
+		body := u.out.Snapshots[i]
 		rows = append(rows, []any{s.FundID, s.SnapshotSeq, s.Label, s.AsOfJournalSeq, json.RawMessage(body), body, u.now})
-		u.outbox = append(u.outbox, outboxRow{subject: events.SnapshotSubject(s.FundID),
-			msgID: fmt.Sprintf("snapshot:%s:%d", s.FundID, s.SnapshotSeq), payload: body})
-		u.res.Snapshots++
 	}
 	return u.copy("snapshots", []string{"fund_id", "snapshot_seq", "label", "as_of_journal_seq", "body", "published", "created_at"}, rows)
 }
 
-func (u *unit) writeOutbox(ledger.Changes) error {
-	rows := make([][]any, 0, len(u.outbox))
-	for _, o := range u.outbox {
-		rows = append(rows, []any{o.subject, o.msgID, o.payload})
+func (u *writer) writeOutbox(ledger.Changes) error {
+	rows := make([][]any, 0, len(u.out.Outbox))
+	for _, o := range u.out.Outbox {
+		rows = append(rows, []any{o.Subject, o.MsgID, o.Payload})
 	}
-	u.res.Outbox = len(rows)
 	return u.copy("outbox", []string{"subject", "msg_id", "payload"}, rows)
 }
