@@ -91,8 +91,8 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{"BENCH_FLOOR is a duration such as 10s"}
 	}
-	serve := fs.String("serve", env("BENCH_SERVE", ".data/bin/fundledger"), "the fundledger binary run as `serve` (scripts/bench.sh builds it) (BENCH_SERVE)")
-	compare := fs.String("compare", os.Getenv("BENCH_COMPARE"), "a second fundledger binary (an older build, say): every measure alternates its runs with --serve's and prints both medians and new/old (BENCH_COMPARE)")
+	serve := fs.String("serve", env("BENCH_SERVE", ".data/bin/fundledger"), "`PATH` of the fundledger binary run as serve (scripts/bench.sh builds it) (BENCH_SERVE)")
+	compare := fs.String("compare", os.Getenv("BENCH_COMPARE"), "`PATH` of a second fundledger binary (an older build, say): every measure alternates its runs with --serve's and prints both medians and new/old (BENCH_COMPARE)")
 	fs.StringVar(&b.adminURL, "database-url", os.Getenv("DATABASE_URL"), "superuser URL of the PostgreSQL cluster; each run creates and drops its own database (DATABASE_URL)")
 	fs.StringVar(&b.natsBin, "nats-server", env("NATS_SERVER_BIN", ".data/bin/nats-server"), "nats-server binary (scripts/nats-server-ensure.sh builds it) (NATS_SERVER_BIN)")
 	fs.StringVar(&b.work, "work", ".data/bench", "work directory (JetStream stores, logs, profiles); emptied first")
@@ -175,6 +175,27 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Fprintln(b.log)
 		table(b.log, "bench: RESULTS SO FAR", withPeak(rows, rss, b.labels()), b.labels(), b.runs, fl)
 	}
+	err = b.measure(ctx, want, add)
+	if err == nil && b.floorDur > 0 {
+		var f float64
+		if f, err = b.commitFloor(ctx, "end"); err == nil {
+			fl.commits = append(fl.commits, f)
+		}
+	}
+	fmt.Fprintf(b.out, "\nwhole bench: %s; load average at the end: %s\n\n", time.Since(start).Round(time.Second), loadAvg())
+	if err != nil {
+		// What was measured before the failure is still worth having.
+		fmt.Fprintf(b.out, "THE BENCH STOPPED: %v\n\n", err)
+		if len(rows) == 0 {
+			return err
+		}
+	}
+	table(b.out, "RESULTS", withPeak(rows, rss, b.labels()), b.labels(), b.runs, fl)
+	return err
+}
+
+// measure runs the measures want names, handing each one's lines to add.
+func (b *bench) measure(ctx context.Context, want map[string]bool, add func(...*result)) error {
 	// Sizes at scale 1, chosen so the whole bench takes about 25 minutes on
 	// the 2-core machine: the issue's targets (1,000,000 events, 10,000,000
 	// transactions of history) are BENCH_SCALE=2.5 for (a) and (b) and
@@ -215,20 +236,13 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	if want["f"] {
 		rs, err := b.growth(ctx, n(2e6), n(1e5))
+		if len(rs) > 0 {
+			add(rs...)
+		}
 		if err != nil {
 			return err
 		}
-		add(rs...)
 	}
-	if b.floorDur > 0 {
-		f, err := b.commitFloor(ctx, "end")
-		if err != nil {
-			return err
-		}
-		fl.commits = append(fl.commits, f)
-	}
-	fmt.Fprintf(b.out, "\nwhole bench: %s; load average at the end: %s\n\n", time.Since(start).Round(time.Second), loadAvg())
-	table(b.out, "RESULTS", withPeak(rows, rss, b.labels()), b.labels(), b.runs, fl)
 	return nil
 }
 

@@ -19,12 +19,18 @@ import (
 
 // What the bench reads of serve's database (the rest it learns from NATS):
 // the stored consumer position, the number of journal transactions, and
-// the outbox rows not yet relayed (when the schema has an outbox table).
+// the messages committed but not yet relayed, in whichever of the two
+// places the schema keeps them: rows of an outbox table, and journal
+// transactions past a fund's relay cursor (migrations/006: the journal is
+// the outbox of ledger.<fund>.posted).
 const (
 	sqlPosition = `SELECT stream_seq FROM consumer_state WHERE name = 'fundledger'`
 	sqlJournal  = `SELECT count(*) FROM journal`
-	sqlHasOut   = `SELECT to_regclass('outbox') IS NOT NULL`
+	sqlTables   = `SELECT to_regclass('outbox') IS NOT NULL, to_regclass('relay_cursor') IS NOT NULL`
 	sqlOutbox   = `SELECT count(*) FROM outbox`
+	sqlCursor   = `SELECT coalesce(sum(f.head_seq - coalesce(c.published_seq, 0)), 0)
+	                 FROM funds f LEFT JOIN relay_cursor c ON c.fund_id = f.fund_id
+	                WHERE f.head_seq > coalesce(c.published_seq, 0)`
 )
 
 // catchUp is how one serve run went through a preloaded stream.
@@ -32,7 +38,7 @@ type catchUp struct {
 	start   time.Duration // from starting serve to its taking the consumer lease
 	applied time.Duration // from the lease to the commit of the stream's last event
 	lag     time.Duration // from that commit to LEDGER_OUT holding every posted message
-	pending int64         // outbox rows not yet relayed at that commit; -1: no outbox table
+	pending int64         // messages not yet relayed at that commit; -1: no place the bench knows
 	txns    int64         // journal transactions after the run
 }
 
@@ -91,14 +97,22 @@ func (b *bench) watch(ctx context.Context, dbURL, natsURL string, s *serveProc, 
 		time.Sleep(20 * time.Millisecond)
 	}
 	committed := time.Now()
-	var hasOutbox bool
-	if err := conn.QueryRow(ctx, sqlHasOut).Scan(&hasOutbox); err != nil {
+	var hasOutbox, hasCursor bool
+	if err := conn.QueryRow(ctx, sqlTables).Scan(&hasOutbox, &hasCursor); err != nil {
 		return c, err
 	}
-	if hasOutbox {
-		if err := conn.QueryRow(ctx, sqlOutbox).Scan(&c.pending); err != nil {
-			return c, err
+	for _, q := range []struct {
+		has bool
+		sql string
+	}{{hasOutbox, sqlOutbox}, {hasCursor, sqlCursor}} {
+		if !q.has {
+			continue
 		}
+		var n int64
+		if err := conn.QueryRow(ctx, q.sql).Scan(&n); err != nil {
+			return c, fmt.Errorf("messages not yet relayed: %w", err)
+		}
+		c.pending = max(c.pending, 0) + n
 	}
 	if err := conn.QueryRow(ctx, sqlJournal).Scan(&c.txns); err != nil {
 		return c, err
@@ -179,7 +193,7 @@ func (b *bench) throughput(ctx context.Context, key, title string, cfg workload.
 		rate:    newResult(title, unit+"/s"),
 		txns:    newResult("    journal transactions/s in the same runs", "txns/s"),
 		lag:     newResult("    relay lag: commit to the last posted message in LEDGER_OUT", "ms"),
-		pending: newResult("    outbox rows not yet relayed at that commit", "rows"),
+		pending: newResult("    messages not yet relayed at that commit", "msgs"),
 		rss:     newResult("    serve peak RSS (VmHWM)", "MiB"),
 	}
 	rows.rate.perFloor, rows.txns.perFloor = true, true
@@ -250,10 +264,10 @@ func (b *bench) throughputRun(ctx context.Context, key string, run int, bin bina
 	rows.rate.add(bin.label, work/secs)
 	rows.txns.add(bin.label, float64(c.txns-base)/secs)
 	rows.lag.add(bin.label, float64(c.lag.Microseconds())/1000)
-	pending := "no outbox table"
+	pending := "no outbox table or relay cursor"
 	if c.pending >= 0 {
 		rows.pending.add(bin.label, float64(c.pending))
-		pending = fmt.Sprintf("%d outbox rows pending", c.pending)
+		pending = fmt.Sprintf("%d messages not yet relayed", c.pending)
 	}
 	rows.rss.add(bin.label, peak)
 	fmt.Fprintf(b.log, "bench: %s run %d%s: %.0f %s in %.2fs = %.0f/s to the commit (%.0f txns/s); relay lag %.0f ms (%s at the commit); serve peak RSS %.0f MiB\n",
@@ -500,7 +514,7 @@ func (b *bench) growth(ctx context.Context, prefill, events int) ([]*result, err
 				return rows, err
 			}
 			templates[bin.label] = t
-			took = append(took, t.took.Round(time.Second).String())
+			took = append(took, t.took.Round(time.Second).String()+b.tag(bin))
 		}
 		title := "(f) events/s, empty journal (39 funds open)"
 		if k > 0 {
