@@ -14,12 +14,12 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 
+	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
 )
 
@@ -221,9 +221,9 @@ func (a *API) badParam(w http.ResponseWriter, r *http.Request, err error) {
 // fail maps a store error to its status, once, here at the edge.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case ledger.KindOf(err) == ledger.KindNotFound:
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, postgres.ErrOutOfRange):
+	case ledger.KindOf(err) == ledger.KindInvalid:
 		writeError(w, http.StatusBadRequest, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.

@@ -467,14 +467,14 @@ func (s *Service) apply(ctx context.Context, lease *postgres.Lease, b *jetstream
 		if err == nil {
 			return res, nil
 		}
-		if errors.Is(err, postgres.ErrFenced) {
-			return res, err
-		}
-		if postgres.IsDataError(err) {
-			return s.applyOneByOne(ctx, lease, in, set, err)
-		}
 		if s.cfg.Failpoint != nil && isFailpoint(err) {
 			return res, err
+		}
+		switch ledger.KindOf(err) {
+		case ledger.KindFenced:
+			return res, err
+		case ledger.KindRefused:
+			return s.applyOneByOne(ctx, lease, in, set, err)
 		}
 		s.Metrics.Retries.Add(1)
 		s.log.Warn("batch not committed; retrying", "attempt", attempt, "messages", len(b.Messages), "err", err, "in", backoff.String())
@@ -495,7 +495,7 @@ func (s *Service) applyOneByOne(ctx context.Context, lease *postgres.Lease, in [
 	for _, one := range in {
 		m := one.Msg
 		res, err := s.Store.ApplyBatch(ctx, s.cfg.Consumer, lease.Epoch, []ledger.Inbound{one}, time.Now(), set, false)
-		if err != nil && postgres.IsDataError(err) {
+		if err != nil && ledger.KindOf(err) == ledger.KindRefused {
 			s.log.Error("refusing a message the database will not store", "stream_seq", m.StreamSeq, "err", err)
 			err = s.Store.RejectUnapplicable(ctx, s.cfg.Consumer, lease.Epoch, m, time.Now(), err)
 			res = postgres.BatchResult{Rejected: 1, Outbox: 1}

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/text/width"
 
+	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
 )
 
@@ -159,10 +160,10 @@ func openStore(ctx context.Context, url string) (*postgres.Store, error) {
 
 // readFailed maps a store error to the command's exit status.
 func readFailed(err error) error {
-	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	switch ledger.KindOf(err) {
+	case ledger.KindNotFound:
 		return exitError{exitNotFound, err}
-	case errors.Is(err, postgres.ErrOutOfRange):
+	case ledger.KindInvalid:
 		return usageError{err.Error()}
 	}
 	return err

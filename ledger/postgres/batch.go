@@ -19,8 +19,8 @@ import (
 // what it produced (write.go) and the consumer's position, and commits.
 
 // ErrFenced means another instance took over the consumer: this one must
-// stop writing. The batch was not applied.
-var ErrFenced = errors.New("postgres: another instance holds the consumer")
+// stop writing. The batch was not applied. Its kind is ledger.KindFenced.
+var ErrFenced error = &ledger.Error{Op: "postgres: batch", Kind: ledger.KindFenced, Msg: "another instance holds the consumer"}
 
 // BatchSettings are the rules a batch is applied with.
 type BatchSettings struct {
@@ -60,7 +60,7 @@ func (s *Store) ApplyBatch(ctx context.Context, consumer string, epoch int64, ba
 		return out.Result.Position, nil
 	})
 	if err != nil {
-		return BatchResult{}, err
+		return BatchResult{}, classify("postgres: apply batch", err)
 	}
 	return res, nil
 }
@@ -70,7 +70,7 @@ func (s *Store) ApplyBatch(ctx context.Context, consumer string, epoch int64, ba
 // records the rejection, the inbox row and the position in one transaction.
 func (s *Store) RejectUnapplicable(ctx context.Context, consumer string, epoch int64, m events.Message, now time.Time, cause error) error {
 	now = now.UTC().Truncate(time.Microsecond)
-	return s.fenced(ctx, consumer, epoch, func(tx pgx.Tx, position uint64) (uint64, error) {
+	err := s.fenced(ctx, consumer, epoch, func(tx pgx.Tx, position uint64) (uint64, error) {
 		if m.StreamSeq <= position {
 			return position, nil
 		}
@@ -85,6 +85,22 @@ func (s *Store) RejectUnapplicable(ctx context.Context, consumer string, epoch i
 		}
 		return m.StreamSeq, nil
 	})
+	return classify("postgres: refuse a message", err)
+}
+
+// classify gives a batch's error its kind, here at the store's edge: the
+// database refusing the data itself (SQLSTATE classes 22 and 23) cannot
+// be helped by trying again; anything else without a kind may be.
+func classify(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ledger.KindOf(err) != ledger.KindOther:
+		return err
+	case IsDataError(err):
+		return ledger.E(op, ledger.KindRefused, err)
+	}
+	return ledger.E(op, ledger.KindTransient, err)
 }
 
 // fenced runs f in a transaction that holds the consumer's row: it aborts

@@ -21,30 +21,22 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Kinds of read error. The HTTP API maps them to 404 and 400, the
-// commands to their exit codes; anything else is the store failing.
+// Kinds of read error (ledger.Kind): the HTTP API maps them to 404 and 400,
+// the commands to their exit codes; anything else is the store failing.
 var (
 	// ErrNotFound: the fund, grant or snapshot asked for does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = ledger.ErrNotFound
 	// ErrOutOfRange: the request names a point the books have not reached,
 	// such as a journal sequence past the fund's head.
-	ErrOutOfRange = errors.New("out of range")
+	ErrOutOfRange = ledger.ErrInvalid
 )
 
-// ReadError is a read refused for a reason the caller can act on. Kind is
-// ErrNotFound or ErrOutOfRange; Msg says what was missing in plain words.
-type ReadError struct {
-	Kind error
-	Msg  string
-}
-
-func (e *ReadError) Error() string { return e.Msg }
-
-// Unwrap lets errors.Is match the kind.
-func (e *ReadError) Unwrap() error { return e.Kind }
+// ReadError is a read refused for a reason the caller can act on: its Kind
+// is KindNotFound or KindInvalid, its Msg says what in plain words.
+type ReadError = ledger.Error
 
 func notFound(format string, args ...any) error {
-	return &ReadError{Kind: ErrNotFound, Msg: fmt.Sprintf(format, args...)}
+	return ledger.Errorf(ledger.KindNotFound, format, args...)
 }
 
 // Amount is money in a read result: exact in Go, and in JSON a string with
@@ -205,7 +197,7 @@ func (s *Store) FundBalances(ctx context.Context, fundID string, asOfSeq *int64)
 			seq = *asOfSeq
 		}
 		if seq < 0 || seq > h.headSeq {
-			return &ReadError{Kind: ErrOutOfRange, Msg: fmt.Sprintf("as_of_journal_seq %d is outside fund %q's journal (0 to %d)", seq, fundID, h.headSeq)}
+			return ledger.Errorf(ledger.KindInvalid, "as_of_journal_seq %d is outside fund %q's journal (0 to %d)", seq, fundID, h.headSeq)
 		}
 		bal, err := balancesAt(ctx, tx, h, seq)
 		if err != nil {
@@ -828,7 +820,7 @@ type StatementLine struct {
 // cheap for recent periods, which is what statements are mostly asked for.
 func (s *Store) Statement(ctx context.Context, fundID string, from, to time.Time, head func(StatementInfo) error, line func(StatementLine) error) error {
 	if !to.After(from) {
-		return &ReadError{Kind: ErrOutOfRange, Msg: fmt.Sprintf("statement period is empty: %s is not before %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
+		return ledger.Errorf(ledger.KindInvalid, "statement period is empty: %s is not before %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	return s.read(ctx, func(tx pgx.Tx) error {
 		h, err := loadHead(ctx, tx, fundID)
