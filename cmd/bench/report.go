@@ -192,7 +192,23 @@ func (f floorInfo) describe() string {
 	for i, x := range f.commits {
 		parts[i] = num(x)
 	}
-	return fmt.Sprintf("commit floor %s commits/s, the mean of %s (start, end)", num(f.value()), strings.Join(parts, " and "))
+	s := fmt.Sprintf("commit floor %s commits/s, the mean of %s (start, end)", num(f.value()), strings.Join(parts, " and "))
+	if lo, hi := minOf(f.commits), maxOf(f.commits); lo > 0 && hi/lo > floorDrift {
+		s += fmt.Sprintf("; WARNING: they differ by %.1fx, the machine's load changed during the bench", hi/lo)
+	}
+	return s
+}
+
+// floorDrift is how far apart the start and end floors may be before the
+// table warns that the machine changed under the bench.
+const floorDrift = 1.25
+
+func minOf(xs []float64) float64 {
+	m := math.Inf(1)
+	for _, x := range xs {
+		m = math.Min(m, x)
+	}
+	return m
 }
 
 // table prints the results. With one binary: every run, the median, the

@@ -139,6 +139,16 @@ func TestTableCompare(t *testing.T) {
 	}
 }
 
+func TestFloorDrift(t *testing.T) {
+	if d := (floorInfo{commits: []float64{19000, 17000}}).describe(); strings.Contains(d, "WARNING") {
+		t.Errorf("floors 11%% apart warn: %s", d)
+	}
+	d := (floorInfo{commits: []float64{8721, 2671}}).describe()
+	if !strings.Contains(d, "WARNING: they differ by 3.3x") {
+		t.Errorf("floors 3.3x apart do not warn: %s", d)
+	}
+}
+
 func TestFloorWithoutMeasurement(t *testing.T) {
 	var buf bytes.Buffer
 	table(&buf, "RESULTS", throughputSample(), labelsOne, 3, floorInfo{})
