@@ -122,7 +122,7 @@ func TestFuzzCorpusOutcomes(t *testing.T) {
 }
 
 // parseCorpusEntry reads a `go test fuzz v1` file of (string, []byte).
-func parseCorpusEntry(t *testing.T, s string) (string, []byte) {
+func parseCorpusEntry(t testing.TB, s string) (string, []byte) {
 	t.Helper()
 	ls := strings.Split(strings.TrimSpace(s), "\n")
 	if len(ls) != 3 || ls[0] != "go test fuzz v1" {
