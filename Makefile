@@ -13,6 +13,9 @@ test:
 demo:
 	bash scripts/demo.sh
 
+# The benchmark: cmd/bench runs .data/bin/fundledger as serve (see
+# docs/performance.md). BENCH_SCALE, BENCH_ONLY, BENCH_RUNS, BENCH_PPROF,
+# BENCH_COMPARE=<older fundledger binary> and BENCH_FLOOR tune it.
 bench:
 	bash scripts/bench.sh
 
