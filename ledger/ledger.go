@@ -7,11 +7,11 @@
 package ledger
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
 
+	"github.com/fundledger/fundledger/events"
 	"github.com/shopspring/decimal"
 )
 
@@ -57,13 +57,10 @@ type Posting struct {
 	Amount  decimal.Decimal `json:"amount"`
 }
 
-// MarshalJSON writes the amount as a two-place string.
+// MarshalJSON writes the posting in the outbound contract's shape
+// (events.PostingJSON): the amount a two-place string.
 func (p Posting) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Account string `json:"account"`
-		Side    Side   `json:"side"`
-		Amount  string `json:"amount"`
-	}{p.Account, p.Side, Money(p.Amount)})
+	return json.Marshal(events.PostingJSON{Account: p.Account, Side: string(p.Side), Amount: Money(p.Amount)})
 }
 
 // Ref is a named reference recorded with a transaction: business ids, the
@@ -88,29 +85,44 @@ type Txn struct {
 }
 
 // TimeText is the recorded time as written on the wire and hashed:
-// RFC 3339 in UTC with exactly six fraction digits.
-func TimeText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+// RFC 3339 in UTC with exactly six fraction digits (events.RecordedTime).
+func TimeText(t time.Time) string { return events.RecordedTime(t) }
 
-// MarshalJSON writes the transaction in the shape of CONTRACT.md section 7,
-// which is also the payload of ledger.<fund>.posted.
-func (t *Txn) MarshalJSON() ([]byte, error) {
+// Posted is the transaction in the values of the outbound contract
+// (events.PostedTxn).
+func (t *Txn) Posted() events.PostedTxn {
 	refs := make(map[string]string, len(t.Refs))
 	for _, r := range t.Refs {
 		refs[r.Key] = r.Value
 	}
-	return json.Marshal(struct {
-		Seq      int64             `json:"seq"`
-		FundID   string            `json:"fund_id"`
-		EventID  string            `json:"event_id"`
-		Type     string            `json:"type"`
-		Source   string            `json:"source"`
-		Time     string            `json:"time"`
-		Refs     map[string]string `json:"refs"`
-		Hash     string            `json:"hash"`
-		PrevHash string            `json:"prev_hash"`
-		Postings []Posting         `json:"postings"`
-	}{t.Seq, t.FundID, t.EventID, t.Type, t.Source, TimeText(t.Time), refs,
-		hex.EncodeToString(t.Hash), hex.EncodeToString(t.PrevHash), t.Postings})
+	ps := make([]events.PostedPosting, len(t.Postings))
+	for i, p := range t.Postings {
+		ps[i] = events.PostedPosting{Account: p.Account, Side: string(p.Side), Amount: p.Amount}
+	}
+	return events.PostedTxn{FundID: t.FundID, Seq: t.Seq, EventID: t.EventID, Type: t.Type, Source: t.Source, Time: t.Time,
+		Refs: refs, PrevHash: t.PrevHash, Hash: t.Hash, Postings: ps}
+}
+
+// TxnFromPosted is the transaction a posted message or a journal page
+// describes, with its refs sorted as the hash chain takes them.
+func TxnFromPosted(p events.PostedTxn) *Txn {
+	t := &Txn{FundID: p.FundID, Seq: p.Seq, EventID: p.EventID, Type: p.Type, Source: p.Source, Time: p.Time.UTC(),
+		PrevHash: p.PrevHash, Hash: p.Hash}
+	for k, v := range p.Refs {
+		t.Refs = append(t.Refs, Ref{Key: k, Value: v})
+	}
+	SortRefs(t.Refs)
+	for _, q := range p.Postings {
+		t.Postings = append(t.Postings, Posting{Account: q.Account, Side: Side(q.Side), Amount: q.Amount})
+	}
+	return t
+}
+
+// MarshalJSON writes the transaction in the outbound contract's shape
+// (events.EncodePosted): the read API's journal and the payload of
+// ledger.<fund>.posted are the same bytes.
+func (t *Txn) MarshalJSON() ([]byte, error) {
+	return events.EncodePosted(t.Posted()), nil
 }
 
 // Balance is the running debit and credit totals of one account.

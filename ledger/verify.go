@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fundledger/fundledger/events"
 	"github.com/shopspring/decimal"
 )
 
@@ -640,52 +641,13 @@ func VerifyPrepared(v *Verifier, nextTxn func() (*Prepared, error), nextSnap fun
 	return nil
 }
 
-// postedTxn is the JSON of a journal transaction (Txn.MarshalJSON).
-type postedTxn struct {
-	Seq      int64             `json:"seq"`
-	FundID   string            `json:"fund_id"`
-	EventID  string            `json:"event_id"`
-	Type     string            `json:"type"`
-	Source   string            `json:"source"`
-	Time     string            `json:"time"`
-	Refs     map[string]string `json:"refs"`
-	Hash     string            `json:"hash"`
-	PrevHash string            `json:"prev_hash"`
-	Postings []struct {
-		Account string `json:"account"`
-		Side    string `json:"side"`
-		Amount  string `json:"amount"`
-	} `json:"postings"`
-}
-
 // DecodeTxnJSON reads a transaction in the JSON of the read API's journal
-// and of ledger.<fund>.posted messages, so it can be verified.
+// and of ledger.<fund>.posted messages (events.DecodePosted), so it can be
+// verified.
 func DecodeTxnJSON(b []byte) (*Txn, error) {
-	var p postedTxn
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode transaction: %w", err)
-	}
-	tm, err := time.Parse(time.RFC3339Nano, p.Time)
+	p, err := events.DecodePosted(b)
 	if err != nil {
-		return nil, fmt.Errorf("decode transaction %d: time: %w", p.Seq, err)
+		return nil, err
 	}
-	t := &Txn{FundID: p.FundID, Seq: p.Seq, EventID: p.EventID, Type: p.Type, Source: p.Source, Time: tm.UTC()}
-	if t.Hash, err = hex.DecodeString(p.Hash); err != nil {
-		return nil, fmt.Errorf("decode transaction %d: hash: %w", p.Seq, err)
-	}
-	if t.PrevHash, err = hex.DecodeString(p.PrevHash); err != nil {
-		return nil, fmt.Errorf("decode transaction %d: prev_hash: %w", p.Seq, err)
-	}
-	for k, val := range p.Refs {
-		t.Refs = append(t.Refs, Ref{Key: k, Value: val})
-	}
-	SortRefs(t.Refs)
-	for _, q := range p.Postings {
-		amt, err := decimal.NewFromString(q.Amount)
-		if err != nil {
-			return nil, fmt.Errorf("decode transaction %d: amount %q: %w", p.Seq, q.Amount, err)
-		}
-		t.Postings = append(t.Postings, Posting{Account: q.Account, Side: Side(q.Side), Amount: amt})
-	}
-	return t, nil
+	return TxnFromPosted(p), nil
 }

@@ -86,6 +86,7 @@ type state struct {
 	outNoHeader   int
 	outTotal      int
 	outbox, held  int64
+	unpublished   int64 // journal transactions past their fund's relay cursor
 	position      int64
 	consumerInfo  *jetstream.ConsumerInfo
 	consumerError error
@@ -241,7 +242,8 @@ func (r *run) loadState(ctx context.Context) (*state, error) {
 		return nil, err
 	}
 	if err := r.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM held),
-		coalesce((SELECT stream_seq FROM consumer_state WHERE name = 'fundledger'), 0)`).Scan(&st.outbox, &st.held, &st.position); err != nil {
+		coalesce((SELECT stream_seq FROM consumer_state WHERE name = 'fundledger'), 0), `+unpublishedSQL).
+		Scan(&st.outbox, &st.held, &st.position, &st.unpublished); err != nil {
 		return nil, err
 	}
 	st.consumerInfo, st.consumerError = r.consumerInfo(ctx)
@@ -649,8 +651,18 @@ func checkEverythingPublished(st *state) invResult {
 	return res
 }
 
+// unpublishedSQL counts the journal transactions the relay has not
+// published yet: posted messages are relayed from the journal itself, each
+// fund's up to its relay_cursor (migrations/006_relay_cursor.sql), so
+// "everything published" is every cursor at its fund's head and the outbox
+// (rejections, snapshots) empty.
+const unpublishedSQL = `(SELECT coalesce(sum(f.head_seq - coalesce(c.published_seq, 0)), 0)::bigint
+	FROM funds f LEFT JOIN relay_cursor c ON c.fund_id = f.fund_id WHERE f.head_seq > coalesce(c.published_seq, 0))`
+
 // checkNothingStuck: the durable consumer has nothing pending or awaiting
-// an ack, the outbox is empty and the stored position is the stream's end.
+// an ack, everything committed was published (the outbox is empty and
+// every relay cursor at its fund's head) and the stored position is the
+// stream's end.
 func checkNothingStuck(st *state) invResult {
 	res := invResult{name: "5 nothing stuck", ok: true}
 	if st.consumerError != nil {
@@ -664,6 +676,9 @@ func checkNothingStuck(st *state) invResult {
 	if st.outbox != 0 {
 		res.fail("%d outbox rows not published", st.outbox)
 	}
+	if st.unpublished != 0 {
+		res.fail("%d journal transactions past their fund's relay cursor (not published)", st.unpublished)
+	}
 	if uint64(st.position) != st.inboundLast {
 		res.fail("stored position %d, stream ends at %d", st.position, st.inboundLast)
 	}
@@ -674,15 +689,16 @@ func checkNothingStuck(st *state) invResult {
 	if st.consumerInfo != nil {
 		pending, ackPending = int(st.consumerInfo.NumPending), st.consumerInfo.NumAckPending
 	}
-	res.summary = fmt.Sprintf("consumer: %d pending, %d ack pending; outbox %d; position %d of %d; held %d",
-		pending, ackPending, st.outbox, st.position, st.inboundLast, st.held)
+	res.summary = fmt.Sprintf("consumer: %d pending, %d ack pending; outbox %d; unpublished transactions %d; position %d of %d; held %d",
+		pending, ackPending, st.outbox, st.unpublished, st.position, st.inboundLast, st.held)
 	return res
 }
 
 // waitQuiet waits until the ledger has caught up with the stream: the
 // stored position is the stream's last sequence, nothing is held (the
-// hold window has passed), the outbox is empty and the consumer has
-// nothing pending, twice in a row.
+// hold window has passed), everything committed was published (outbox
+// empty, relay cursors at the heads) and the consumer has nothing pending,
+// twice in a row.
 func (r *run) waitQuiet(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -725,19 +741,19 @@ func (r *run) quietNow(ctx context.Context) (quiet, ledgerDone bool, why string)
 	// A fund changed since its last snapshot gets one from serve's timer
 	// (SNAPSHOT_INTERVAL) soon: wait for it, or the books would change
 	// under the checks.
-	var pos, held, outbox, unsnapped int64
+	var pos, held, outbox, unpublished, unsnapped int64
 	if err := r.db.QueryRow(ctx, `SELECT coalesce((SELECT stream_seq FROM consumer_state WHERE name = 'fundledger'), 0),
-		(SELECT count(*) FROM held), (SELECT count(*) FROM outbox),
-		(SELECT count(*) FROM funds WHERE head_seq > snapshot_journal_seq)`).Scan(&pos, &held, &outbox, &unsnapped); err != nil {
+		(SELECT count(*) FROM held), (SELECT count(*) FROM outbox), `+unpublishedSQL+`,
+		(SELECT count(*) FROM funds WHERE head_seq > snapshot_journal_seq)`).Scan(&pos, &held, &outbox, &unpublished, &unsnapped); err != nil {
 		return false, false, err.Error()
 	}
-	ledgerDone = uint64(pos) == info.State.LastSeq && held == 0 && outbox == 0 && unsnapped == 0
+	ledgerDone = uint64(pos) == info.State.LastSeq && held == 0 && outbox == 0 && unpublished == 0 && unsnapped == 0
 	ci, err := r.consumerInfo(ctx)
 	if err != nil {
 		return false, ledgerDone, "consumer: " + err.Error()
 	}
-	why = fmt.Sprintf("position %d of %d, held %d, outbox %d, consumer pending %d, ack pending %d, funds awaiting their timed snapshot %d",
-		pos, info.State.LastSeq, held, outbox, ci.NumPending, ci.NumAckPending, unsnapped)
+	why = fmt.Sprintf("position %d of %d, held %d, outbox %d, unpublished transactions %d, consumer pending %d, ack pending %d, funds awaiting their timed snapshot %d",
+		pos, info.State.LastSeq, held, outbox, unpublished, ci.NumPending, ci.NumAckPending, unsnapped)
 	return ledgerDone && ci.NumPending == 0 && ci.NumAckPending == 0, ledgerDone, why
 }
 

@@ -89,7 +89,7 @@ func caughtUp(ledger, quiet time.Duration) string {
 	if ledger < 0 {
 		return fmt.Sprintf("NOT within %s of the end of the faults and the publisher", quiet.Round(time.Second))
 	}
-	s := fmt.Sprintf("%s after the faults and the publisher ended (position = stream end, nothing held, outbox empty, timed snapshots taken)",
+	s := fmt.Sprintf("%s after the faults and the publisher ended (position = stream end, nothing held, everything published, timed snapshots taken)",
 		ledger.Round(100*time.Millisecond))
 	if quiet-ledger > 5*time.Second {
 		s += fmt.Sprintf("; the consumer's ack state settled %s later (acks lost with the NATS outage: JetStream "+

@@ -230,7 +230,8 @@ func (l *Ledger) Event(fund, typ string, data any) string {
 }
 
 // WaitIdle waits until the consumer position reached the stream's last
-// sequence and no outbox message is left.
+// sequence and everything committed was published: no outbox message is
+// left and every fund's relay cursor is at its head.
 func (l *Ledger) WaitIdle() {
 	l.T.Helper()
 	ctx := context.Background()
@@ -242,7 +243,8 @@ func (l *Ledger) WaitIdle() {
 			if err == nil {
 				var pos, outbox int64
 				qerr := l.DB.QueryRow(ctx, `SELECT coalesce((SELECT stream_seq FROM consumer_state WHERE name='fundledger'),0),
-					(SELECT count(*) FROM outbox)`).Scan(&pos, &outbox)
+					(SELECT count(*) FROM outbox) + (SELECT count(*) FROM funds f LEFT JOIN relay_cursor c ON c.fund_id = f.fund_id
+					  WHERE f.head_seq > coalesce(c.published_seq, 0))`).Scan(&pos, &outbox)
 				if qerr == nil && uint64(pos) >= info.State.LastSeq && outbox == 0 {
 					return
 				}

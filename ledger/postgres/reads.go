@@ -379,59 +379,11 @@ func (s *Store) Journal(ctx context.Context, fundID string, afterSeq int64, limi
 		if _, err := loadHead(ctx, tx, fundID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `
-			SELECT seq, event_id, type, source, recorded_at, refs, prev_hash, hash
-			  FROM journal WHERE fund_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, fundID, afterSeq, limit)
-		if err != nil {
-			return fmt.Errorf("read journal: %w", err)
+		txns, err := readTxns(ctx, tx, []txnRange{{fundID: fundID, after: afterSeq, n: limit}})
+		if err != nil || len(txns) == 0 {
+			return err
 		}
-		txns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*ledger.Txn, error) {
-			t := &ledger.Txn{FundID: fundID, Postings: []ledger.Posting{}}
-			var refs map[string]string
-			if err := r.Scan(&t.Seq, &t.EventID, &t.Type, &t.Source, &t.Time, &refs, &t.PrevHash, &t.Hash); err != nil {
-				return nil, err
-			}
-			t.Time = t.Time.UTC()
-			for k, v := range refs {
-				t.Refs = append(t.Refs, ledger.Ref{Key: k, Value: v})
-			}
-			ledger.SortRefs(t.Refs)
-			return t, nil
-		})
-		if err != nil {
-			return fmt.Errorf("read journal: %w", err)
-		}
-		if len(txns) == 0 {
-			return nil
-		}
-		last := txns[len(txns)-1].Seq
-		bySeq := make(map[int64]*ledger.Txn, len(txns))
-		for _, t := range txns {
-			bySeq[t.Seq] = t
-		}
-		rows, err = tx.Query(ctx, `
-			SELECT seq, account, side, amount FROM postings
-			 WHERE fund_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq, line`, fundID, afterSeq, last)
-		if err != nil {
-			return fmt.Errorf("read postings: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq int64
-			var p ledger.Posting
-			var side string
-			if err := rows.Scan(&seq, &p.Account, &side, &p.Amount); err != nil {
-				return fmt.Errorf("read postings: %w", err)
-			}
-			p.Side = ledger.Side(side)
-			if t := bySeq[seq]; t != nil {
-				t.Postings = append(t.Postings, p)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read postings: %w", err)
-		}
-		page.Transactions, page.NextAfterSeq = txns, last
+		page.Transactions, page.NextAfterSeq = txns, txns[len(txns)-1].Seq
 		return nil
 	})
 	if err != nil {
