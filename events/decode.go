@@ -391,10 +391,12 @@ func decodeEnvelope(e *envChecks, p *doc, a *envAttrs, subj subjectParts, data i
 		e.fail(InvalidField, "data must be a JSON object, not the JSON %s %s", k, snippet(p.raw(data)))
 		return nil
 	}
-	f := fields{d: p, obj: data, path: "data.", elem: -1}
-	ev := dec(&f, subj.fund)
-	if f.rej != nil {
-		e.rej = f.rej
+	// The fields live in the pooled doc: dec is called through a func
+	// value, so a local would escape to the heap on every message.
+	p.data = fields{d: p, obj: data, path: "data.", elem: -1}
+	ev := dec(&p.data, subj.fund)
+	if p.data.rej != nil {
+		e.rej = p.data.rej
 		return nil
 	}
 	return ev

@@ -218,40 +218,49 @@ func (f *fields) money(name string) decimal.Decimal {
 		f.fail(MissingField, "%s%s is missing", f.prefix(), name)
 		return decimal.Decimal{}
 	}
-	d := f.optMoney(name)
+	d, ok := f.amount(name)
 	if f.rej != nil {
 		return decimal.Decimal{}
 	}
-	if d == nil {
+	if !ok {
 		f.fail(MissingField, "%s%s is empty", f.prefix(), name)
 		return decimal.Decimal{}
 	}
-	return *d
+	return d
 }
 
 // optMoney is an amount that may be absent, null or empty (nil).
 func (f *fields) optMoney(name string) *decimal.Decimal {
-	if f.rej != nil {
+	d, ok := f.amount(name)
+	if !ok {
 		return nil
+	}
+	return &d
+}
+
+// amount reads an amount that may be absent, null or empty (ok false).
+func (f *fields) amount(name string) (d decimal.Decimal, ok bool) {
+	if f.rej != nil {
+		return d, false
 	}
 	n := f.lookup(name)
 	if n < 0 {
-		return nil
+		return d, false
 	}
 	if f.d.nodes[n].kind != kindString {
 		f.notString(InvalidAmount, name, ` such as "1250.00"`, n)
-		return nil
+		return d, false
 	}
 	s := f.d.stringOf(n)
 	if s == "" {
-		return nil
+		return d, false
 	}
 	d, err := ParseMoney(s)
 	if err != nil {
 		f.fail(InvalidAmount, "%s%s %s", f.prefix(), name, err.(*Rejection).Message)
-		return nil
+		return d, false
 	}
-	return &d
+	return d, true
 }
 
 // date is a required date, YYYY-MM-DD, at UTC midnight.

@@ -101,6 +101,8 @@ type doc struct {
 	// Envelope.Data's copy of the data value, and where it starts in b
 	dataBuf []byte
 	dataOff int32
+
+	data fields // the data object's fields, while an event type's decoder reads them
 }
 
 var docPool = sync.Pool{New: func() any { return new(doc) }}
