@@ -97,10 +97,26 @@ func (b *bench) watch(ctx context.Context, dbURL, natsURL string, s *serveProc, 
 		time.Sleep(20 * time.Millisecond)
 	}
 	committed := time.Now()
-	var hasOutbox, hasCursor bool
-	if err := conn.QueryRow(ctx, sqlTables).Scan(&hasOutbox, &hasCursor); err != nil {
+	if c.pending, err = unrelayed(ctx, conn); err != nil {
 		return c, err
 	}
+	if err := conn.QueryRow(ctx, sqlJournal).Scan(&c.txns); err != nil {
+		return c, err
+	}
+	lag, err := relayLag(ctx, natsURL, committed, wantPosted, s)
+	c.lag = lag
+	return c, err
+}
+
+// unrelayed counts the messages committed but not yet relayed: outbox
+// rows and journal transactions past the relay cursors, each when its table
+// exists; -1 when neither does.
+func unrelayed(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var hasOutbox, hasCursor bool
+	if err := conn.QueryRow(ctx, sqlTables).Scan(&hasOutbox, &hasCursor); err != nil {
+		return 0, err
+	}
+	total := int64(-1)
 	for _, q := range []struct {
 		has bool
 		sql string
@@ -110,16 +126,11 @@ func (b *bench) watch(ctx context.Context, dbURL, natsURL string, s *serveProc, 
 		}
 		var n int64
 		if err := conn.QueryRow(ctx, q.sql).Scan(&n); err != nil {
-			return c, fmt.Errorf("messages not yet relayed: %w", err)
+			return 0, fmt.Errorf("messages not yet relayed: %w", err)
 		}
-		c.pending = max(c.pending, 0) + n
+		total = max(total, 0) + n
 	}
-	if err := conn.QueryRow(ctx, sqlJournal).Scan(&c.txns); err != nil {
-		return c, err
-	}
-	lag, err := relayLag(ctx, natsURL, committed, wantPosted, s)
-	c.lag = lag
-	return c, err
+	return total, nil
 }
 
 // relayLag waits until LEDGER_OUT holds want messages on ledger.*.posted

@@ -42,9 +42,9 @@ type benchTemplate struct {
 // grant approved in 2025 (so no cap of 2026 is touched), each with its two
 // postings, its hash chained exactly as ledger.HashTxn does, and the rows
 // the ledger keeps beside the journal for it (grants, business_ids,
-// grant_activity, inbox, cap_usage, balances, the fund's chain head). The
-// template is then VACUUM ANALYZEd, as a database that had been running a
-// while would be.
+// grant_activity, inbox, cap_usage, balances, the fund's chain head and
+// relay cursor). The template is then VACUUM ANALYZEd, as a database that
+// had been running a while would be.
 func (b *bench) buildTemplate(ctx context.Context, txns int, bin binary) (*benchTemplate, error) {
 	t0 := time.Now()
 	b.dbSeq++
@@ -89,7 +89,7 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 	if err != nil {
 		return err
 	}
-	err = checkSchema(ctx, conn)
+	version, err := checkSchema(ctx, conn)
 	conn.Close(context.Background())
 	if err != nil {
 		return err
@@ -102,7 +102,8 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 			per[i]++
 		}
 	}
-	h := &prefill{funds: funds, per: per, base: time.Date(2025, 1, 2, 1, 0, 0, 0, time.UTC), heads: make([]fundHead, len(funds))}
+	h := &prefill{funds: funds, per: per, base: time.Date(2025, 1, 2, 1, 0, 0, 0, time.UTC), heads: make([]fundHead, len(funds)),
+		cursors: version >= relayCursorVersion}
 
 	// Two loaders in parallel: the journal (whose hashes the fund heads
 	// need) with three tables, the postings with three others.
@@ -156,21 +157,30 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 	return err
 }
 
-// The schema the prefill mirrors. When a migration changes the ledger's
+// The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written.
+// ledger would not have written. Versions 5 to 7 differ, for the prefill,
+// only by the relay cursor (the other changes are in tables it leaves
+// empty), so a build from before the journal became the outbox can be
+// compared with a build from after it (--compare).
 const (
-	// prefillSchemaVersion is the last migration the prefill was written
-	// against (migrations/005_returns_after_recoveries.sql).
-	prefillSchemaVersion = 5
+	// prefillOldest and prefillNewest are the migration versions the
+	// prefill was written against (migrations/005_returns_after_recoveries.sql
+	// to migrations/007_binary_mode_headers.sql).
+	prefillOldest = 5
+	prefillNewest = 7
+	// relayCursorVersion is the migration that made the journal the outbox
+	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
+	relayCursorVersion = 6
 	// schemaVersionTable is where jackc/tern records the version
 	// (ledger/postgres.Migrate).
 	schemaVersionTable = "fundledger_schema_version"
 )
 
 // prefillColumns are the tables the prefill writes and the columns it
-// writes in each; the COPY statements below use these lists.
+// writes in each; the COPY statements below use these lists. relay_cursor
+// only from relayCursorVersion on.
 var prefillColumns = map[string][]string{
 	"journal":        {"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"},
 	"postings":       {"fund_id", "seq", "line", "account", "side", "amount"},
@@ -182,6 +192,7 @@ var prefillColumns = map[string][]string{
 	"funds":          {"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash", "head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"},
 	"programs":       {"fund_id", "code", "cap"},
 	"balances":       {"fund_id", "account", "debits", "credits"},
+	"relay_cursor":   {"fund_id", "published_seq"},
 }
 
 // prefillEmpty are the ledger's other tables: a history of grants approved
@@ -191,13 +202,14 @@ var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "sign
 // checkSchema says how the migrated database differs from the schema the
 // prefill mirrors: another migration version, a table it does not know,
 // a column it writes that is gone, or a required column it does not write.
-func checkSchema(ctx context.Context, conn *pgx.Conn) error {
+// It returns the schema's migration version.
+func checkSchema(ctx context.Context, conn *pgx.Conn) (int, error) {
 	var problems []string
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT version FROM "+schemaVersionTable).Scan(&version); err != nil {
 		problems = append(problems, fmt.Sprintf("no migration version in %s (%v)", schemaVersionTable, err))
-	} else if version != prefillSchemaVersion {
-		problems = append(problems, fmt.Sprintf("the schema is at migration version %d, the prefill mirrors version %d", version, prefillSchemaVersion))
+	} else if version < prefillOldest || version > prefillNewest {
+		problems = append(problems, fmt.Sprintf("the schema is at migration version %d, the prefill mirrors versions %d to %d", version, prefillOldest, prefillNewest))
 	}
 	rows, err := conn.Query(ctx, `
 		SELECT c.table_name, c.column_name, c.is_nullable = 'NO' AND c.column_default IS NULL AND c.is_identity = 'NO' AND c.is_generated = 'NEVER'
@@ -205,7 +217,7 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) error {
 		  JOIN information_schema.tables t USING (table_schema, table_name)
 		 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name <> $1`, schemaVersionTable)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	type column struct{ required bool }
 	have := map[string]map[string]column{}
@@ -213,7 +225,7 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) error {
 		var table, col string
 		var required bool
 		if err := rows.Scan(&table, &col, &required); err != nil {
-			return err
+			return 0, err
 		}
 		if have[table] == nil {
 			have[table] = map[string]column{}
@@ -221,7 +233,7 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) error {
 		have[table][col] = column{required}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	known := map[string]bool{}
 	for _, t := range prefillEmpty {
@@ -231,6 +243,9 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	for t, cols := range prefillColumns {
+		if t == "relay_cursor" && version < relayCursorVersion {
+			continue
+		}
 		known[t] = true
 		if have[t] == nil {
 			problems = append(problems, fmt.Sprintf("table %s is gone", t))
@@ -255,11 +270,11 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	if len(problems) == 0 {
-		return nil
+		return version, nil
 	}
 	sort.Strings(problems)
-	return fmt.Errorf("the ledger's schema is not the one cmd/bench/prefill.go writes, so it will not build (f)'s history: %s. "+
-		"Mirror the store's schema change in cmd/bench/prefill.go (and prefillSchemaVersion), or run without f (BENCH_ONLY=a,b,c,d)",
+	return version, fmt.Errorf("the ledger's schema is not the one cmd/bench/prefill.go writes, so it will not build (f)'s history: %s. "+
+		"Mirror the store's schema change in cmd/bench/prefill.go (and prefillNewest), or run without f (BENCH_ONLY=a,b,c,d)",
 		strings.Join(problems, "; "))
 }
 
@@ -270,10 +285,11 @@ type fundHead struct {
 }
 
 type prefill struct {
-	funds []string
-	per   []int
-	base  time.Time
-	heads []fundHead
+	cursors bool // the schema has relay_cursor
+	funds   []string
+	per     []int
+	base    time.Time
+	heads   []fundHead
 }
 
 const prefillGrantCents = 50000 // a grant's base amount; see amount
@@ -475,8 +491,9 @@ func (h *prefill) copyCaps(ctx context.Context, c *pgx.Conn) error {
 	return err
 }
 
-// copyFunds opens the funds with their programs, kept balances and chain
-// heads (after the journal and cap_usage loaders filled heads).
+// copyFunds opens the funds with their programs, kept balances, chain
+// heads and relay cursors (after the journal and cap_usage loaders filled
+// heads).
 func (h *prefill) copyFunds(ctx context.Context, c *pgx.Conn) error {
 	var funds, progs, bals [][]any
 	opened := h.base
@@ -514,6 +531,19 @@ func (h *prefill) copyFunds(ctx context.Context, c *pgx.Conn) error {
 			return err
 		}
 	}
-	_, err := c.CopyFrom(ctx, pgx.Identifier{"balances"}, prefillColumns["balances"], pgx.CopyFromRows(bals))
+	if _, err := c.CopyFrom(ctx, pgx.Identifier{"balances"}, prefillColumns["balances"], pgx.CopyFromRows(bals)); err != nil {
+		return err
+	}
+	if !h.cursors {
+		return nil
+	}
+	// The history was published long ago: each fund's relay cursor is at
+	// its head (migrations/006), or the relay would publish it all again
+	// during the measurement.
+	var cursors [][]any
+	for i, f := range h.funds {
+		cursors = append(cursors, []any{f, int64(h.per[i])})
+	}
+	_, err := c.CopyFrom(ctx, pgx.Identifier{"relay_cursor"}, prefillColumns["relay_cursor"], pgx.CopyFromRows(cursors))
 	return err
 }

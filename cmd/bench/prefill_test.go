@@ -8,7 +8,9 @@ import (
 
 	"github.com/fundledger/fundledger/internal/testenv"
 	"github.com/fundledger/fundledger/ledger/postgres"
+	"github.com/fundledger/fundledger/migrations"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
 )
 
 // The prefill writes the ledger's tables itself, so what it writes must be
@@ -33,6 +35,59 @@ func TestPrefillVerifies(t *testing.T) {
 	if !rep.OK || rep.CheckedTransactions != 500 {
 		t.Fatalf("verify: ok %v, %d transactions checked (want 500), first problem %+v", rep.OK, rep.CheckedTransactions, rep.First())
 	}
+	// The history counts as published: serve must not relay it during a
+	// measurement (and the relay lag would be counted wrong if it did).
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	n, err := unrelayed(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d messages of the history are waiting to be relayed, want 0", n)
+	}
+}
+
+// A build from before the journal became the outbox (schema version 5,
+// no relay_cursor) gets its history too, so --compare can measure (f)
+// across that change.
+func TestPrefillBeforeRelayCursor(t *testing.T) {
+	ctx := context.Background()
+	dbURL := testenv.NewDatabase(t)
+	migrate5 := func(ctx context.Context, url string) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		m, err := migrate.NewMigrator(ctx, conn, schemaVersionTable)
+		if err != nil {
+			return err
+		}
+		if err := m.LoadMigrations(migrations.FS); err != nil {
+			return err
+		}
+		return m.MigrateTo(ctx, prefillOldest)
+	}
+	if err := prefillDatabase(ctx, dbURL, 200, migrate5, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var cursor bool
+	var journal int
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('relay_cursor') IS NOT NULL, (SELECT count(*) FROM journal)`).Scan(&cursor, &journal); err != nil {
+		t.Fatal(err)
+	}
+	if cursor || journal != 200 {
+		t.Fatalf("version 5: relay_cursor exists %v, %d journal rows; want no table and 200 rows", cursor, journal)
+	}
 }
 
 // A schema the prefill does not mirror is refused, with every difference
@@ -44,7 +99,7 @@ func TestPrefillRefusesAnotherSchema(t *testing.T) {
 		alter string
 		want  string
 	}{
-		{"new migration", `UPDATE fundledger_schema_version SET version = version + 1`, "the prefill mirrors version"},
+		{"new migration", `UPDATE fundledger_schema_version SET version = version + 1`, "the prefill mirrors versions"},
 		{"new table", `CREATE TABLE journal_extra (fund_id text)`, "table journal_extra is new to the prefill"},
 		{"required column", `ALTER TABLE journal ADD COLUMN kind text NOT NULL DEFAULT 'x'; ALTER TABLE journal ALTER COLUMN kind DROP DEFAULT`, "column journal.kind is required"},
 		{"column gone", `ALTER TABLE grant_activity DROP COLUMN ref`, "column grant_activity.ref is gone"},
