@@ -465,3 +465,68 @@ func TestSameValueCatches(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferentialEdges runs inputs the fuzzer is unlikely to build: the
+// nesting limit on both sides, wide objects (a set instead of pairwise
+// compares, and a full sort for the hash), escaped keys in every position.
+func TestDifferentialEdges(t *testing.T) {
+	valid := message(t, TypeGrantApproved)
+	nest := func(n int, inner string) string {
+		return strings.Repeat("[", n) + inner + strings.Repeat("]", n)
+	}
+	wide := func(n int, dupAt int) string {
+		var b strings.Builder
+		for i := range n {
+			k := fmt.Sprintf("k%03d", (i*37)%n) // not in order
+			if i == dupAt {
+				k = `\u006b` + fmt.Sprintf("%03d", (0*37)%n) // k000 again, escaped
+			}
+			fmt.Fprintf(&b, `"%s":%d,`, k, i)
+		}
+		return b.String()
+	}
+	withData := func(extra string) []byte {
+		return bytes.Replace(valid, []byte(`"amount"`), []byte(extra+`"amount"`), 1)
+	}
+	inputs := map[string][]byte{
+		"depth 10000 in data":        withData(`"deep":` + nest(maxDepth-2, "1") + `,`),
+		"depth 10001 in data":        withData(`"deep":` + nest(maxDepth-1, "1") + `,`),
+		"depth 10000 alone":          []byte(nest(maxDepth, "")),
+		"depth 10001 alone":          []byte(nest(maxDepth+1, "")),
+		"wide data":                  withData(wide(40, -1)),
+		"wide data, escaped dup":     withData(wide(40, 30)),
+		"wide envelope":              bytes.Replace(valid, []byte(`"id"`), []byte(wide(200, -1)+`"id"`), 1),
+		"escaped keys":               []byte(`{"\u0073pecversion":"1.0","i\u0064":"e","\u0073ource":"s","typ\u0065":"grant.cancelled","d\u0061ta":{"gr\u0061nt_id":"G","c\u0061ncelled_by":"x","re\u0061son":"r\ud83d\ude00"}}`),
+		"escapes everywhere":         []byte(`{"specversion":"1.0","id":"e\/1","source":"s\t","type":"grant.cancelled","data":{"grant_id":"G\u00e9","cancelled_by":"x","reason":"a\"b\\c\b\f\n\r\t\u0000\u001f\u007f\u2028"}}`),
+		"numbers":                    withData(`"n":[0,-0,1.5e10,-2E-3,0.0,1e+2,123456789012345678901234567890],`),
+		"bad numbers":                withData(`"n":[01],`),
+		"bad number 2":               withData(`"n":[1.],`),
+		"bad number 3":               withData(`"n":[-],`),
+		"bad number 4":               withData(`"n":[1e],`),
+		"literal cut":                withData(`"n":tru,`),
+		"control in string":          withData("\"n\":\"a\x01\","),
+		"del in string":              withData("\"n\":\"a\x7f\","),
+		"bom":                        append([]byte("\xef\xbb\xbf"), valid...),
+		"nbsp around":                append(append([]byte("\u00a0"), valid...), "\u00a0"...),
+		"only nbsp":                  []byte("\u00a0"),
+		"escaped lone surrogate key": []byte(`{"\udc00":1}`),
+		"bad escape":                 withData(`"n":"\x",`),
+		"short unicode escape":       withData(`"n":"\u12",`),
+		"truncated escape":           []byte(`{"a":"\`),
+		"truncated pair":             []byte(`{"a":"\ud83d\u`),
+		"top-level bool":             []byte(`true`),
+		"top-level number":           []byte(` 12 `),
+	}
+	for name, raw := range inputs {
+		t.Run(name, func(t *testing.T) {
+			diffCheck(t, subjectOf(TypeGrantApproved), raw, "")
+			diffCheck(t, subjectOf(TypeGrantApproved), raw, formatHeaders(binaryHeaders(TypeGrantApproved)))
+		})
+	}
+	if d := Decode(subjectOf(TypeGrantApproved), inputs["depth 10001 in data"]); d.Rejection == nil || d.Rejection.Code != Malformed {
+		t.Fatalf("10,001 levels: %v", d.Rejection)
+	}
+	if d := Decode(subjectOf(TypeGrantApproved), inputs["wide data, escaped dup"]); d.Rejection == nil || !strings.Contains(d.Rejection.Message, `"k000" appears twice`) {
+		t.Fatalf("an escaped duplicate in a wide object: %v", d.Rejection)
+	}
+}
