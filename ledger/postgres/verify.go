@@ -199,14 +199,10 @@ func verifyConnect(ctx context.Context, s *Store) (*pgx.Conn, error) {
 }
 
 // unknownFund is the error of verifying a fund that was never opened: it
-// is ledger.ErrUnknownFund and, for the read API and the commands, a
-// not-found read (ErrNotFound).
-type unknownFund struct{ id string }
-
-func (e unknownFund) Error() string { return fmt.Sprintf("fund %q does not exist", e.id) }
-
-func (e unknownFund) Is(target error) bool {
-	return target == ledger.ErrUnknownFund || target == ErrNotFound
+// is ledger.ErrUnknownFund and, for the read API and the commands, of kind
+// not found.
+func unknownFund(id string) error {
+	return &ledger.Error{Op: "verify", Kind: ledger.KindNotFound, Msg: fmt.Sprintf("fund %q does not exist", id), Err: ledger.ErrUnknownFund}
 }
 
 // verifyExternal groups outside snapshots by fund, in journal order.
@@ -261,7 +257,7 @@ func verifyFunds(ctx context.Context, tx pgx.Tx, ids []string) ([]verifyFund, er
 		}
 		for _, id := range ids {
 			if !found[id] {
-				return nil, unknownFund{id}
+				return nil, unknownFund(id)
 			}
 		}
 	}
