@@ -250,6 +250,10 @@ func (b *Books) openFund(in Input, e events.FundOpened) (Outcome, error) {
 
 func (b *Books) setProgram(f *Fund, e events.ProgramSet) (Outcome, error) {
 	f.Programs[e.Program] = &Program{Code: e.Program, Cap: e.Cap, Dirty: true}
+	// The store writes a fund's changed programs with the fund, and only
+	// the funds that changed: without this, a program change alone in its
+	// batch was acknowledged and lost.
+	f.Dirty = true
 	return Outcome{Kind: Applied}, nil
 }
 

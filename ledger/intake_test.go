@@ -998,6 +998,16 @@ func TestIntakeCapsAndAllocations(t *testing.T) {
 				itEvent("f", "grant.approved", "i", itGrantData("g-9", "ben-1", "1.01", "2026-03-01").with("program", "new_program"))),
 			codes:    map[string]events.Code{"c": events.BeneficiaryCapExceeded, "g2": events.BeneficiaryCapExceeded, "i": events.BeneficiaryCapExceeded},
 			outcomes: map[string]string{"a": "posted", "b": "posted", "d": "posted", "d2": "posted", "e": "posted", "g": "posted", "h": "posted", "ps1": "applied"}},
+		{name: "a program change alone in its batch",
+			steps: []itStep{{msgs: []events.Message{itOpen("f"), itContrib("f", "c1", "c-1", "100000.00")}},
+				{msgs: []events.Message{itProgramSet("f", "ps1", "care_fund", "100.00")}},
+				{msgs: []events.Message{itGrant("f", "a", "g-1", "ben-1", "100.01", "2026-01-01")}},
+				{msgs: []events.Message{itProgramSet("f", "ps2", "care_fund", nil)}},
+				{msgs: []events.Message{itProgramSet("f", "ps3", "new_program", "1.00")}},
+				{msgs: []events.Message{itGrant("f", "b", "g-2", "ben-1", "9000.00", "2026-01-01"),
+					itEvent("f", "grant.approved", "c", itGrantData("g-3", "ben-1", "1.00", "2026-01-01").with("program", "new_program"))}}},
+			codes:    map[string]events.Code{"a": events.BeneficiaryCapExceeded},
+			outcomes: map[string]string{"ps1": "applied", "b": "posted", "c": "posted"}},
 		{name: "batch caps and available are cumulative over the lines",
 			steps: one(itOpen("f"), itContrib("f", "c1", "c-1", "1000.00"),
 				itBatch("f", "b1", "m-1", itLine("b-0", "ben-1", "3000.00"), itLine("b-1", "ben-1", "2000.00")),
@@ -1424,7 +1434,13 @@ func itDrawStream(t *rapid.T) []events.Message {
 			add(fund, "grant.cancelled", itData{"grant_id": gid(), "cancelled_by": "officer-2", "reason": "moved away"})
 		case 11:
 			add(fund, "grant.recovered", itRecovData(gid(), pick("recovery", "r0", "r1"), amount()))
-		case 12, 13:
+		case 12:
+			var capv any
+			if c := pick("cap", "5000.00", "300.00", ""); c != "" {
+				capv = c
+			}
+			add(fund, "fund.program.set", itData{"program": "care_fund", "annual_cap_per_beneficiary": capv})
+		case 13:
 			add(fund, "snapshot.requested", itData{"requested_by": "auditor", "label": "2026-03"})
 		case 14: // bad messages
 			id := fmt.Sprintf("e%d", len(msgs))
