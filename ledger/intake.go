@@ -386,8 +386,15 @@ func (in *intake) outcome(d events.Decoded, m events.Message, out Outcome, h *He
 			WaitingOn: out.WaitingOn, Code: out.HoldCode, Why: out.HoldWhy, ReceivedAt: in.now,
 			Deadline: in.now.Add(in.set.HoldWindow), decoded: &d}
 		in.heldNew = append(in.heldNew, h)
-		in.index(h)
 		in.record(d, m.StreamSeq, OutcomeHeld)
+		if in.set.HoldWindow <= 0 {
+			// No hold: refused at once, so that what it waits for arriving
+			// later in the same batch does not release it (one event a
+			// batch would have refused it).
+			in.expireOne(h)
+			return nil
+		}
+		in.index(h)
 	}
 	return nil
 }

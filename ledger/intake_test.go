@@ -809,6 +809,9 @@ func TestIntakeHolds(t *testing.T) {
 		{name: "zero window refuses at once", window: 0,
 			steps: one(with(itDisb("f", "d", "g-x", "p-1", "1.00"), itRet("f", "ret", "g-1", "p-1", "1.00"))...),
 			codes: map[string]events.Code{"d": events.UnknownGrant, "ret": events.UnknownGrant}},
+		{name: "zero window refuses at once, even when the grant follows in the batch", window: 0,
+			steps: one(with(itDisb("f", "d", "g-x", "p-1", "1.00"), itGrant("f", "g", "g-x", "ben-1", "100.00", "2026-03-01"))...),
+			codes: map[string]events.Code{"d": events.UnknownGrant}, journal: map[string]string{"f": "c1,g"}},
 		{name: "a released event can be refused", window: itWindow,
 			steps: one(with(itDisb("f", "d", "g-x", "p-1", "500.00"), itGrant("f", "g", "g-x", "ben-1", "300.00", "2026-03-01"))...),
 			codes: map[string]events.Code{"d": events.ExceedsOutstanding}, journal: map[string]string{"f": "c1,g"}},
@@ -1508,7 +1511,7 @@ func itBooks(l *itLedger) map[string]string {
 func TestIntakeBatchBoundaries(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		msgs := itDrawStream(t)
-		window := rapid.SampledFrom([]time.Duration{itWindow}).Draw(t, "window")
+		window := rapid.SampledFrom([]time.Duration{0, itWindow}).Draw(t, "window")
 		every := rapid.SampledFrom([]int64{0, 2, 5}).Draw(t, "snapshot every")
 		one, cut := newItLedger(t, window), newItLedger(t, window)
 		one.set.SnapshotEvery, cut.set.SnapshotEvery = every, every
