@@ -154,6 +154,15 @@ type BatchResult struct {
 	Outbox    int // messages queued for publishing
 	Rejects   map[events.Code]int
 	Position  uint64 // stream position after the batch
+	// Steps is where the batch's time went, step by step, as the store
+	// measured it (for /metrics).
+	Steps []Step
+}
+
+// Step is the time one step of a batch took.
+type Step struct {
+	Name string
+	Took time.Duration
 }
 
 // BatchOutput is everything a batch produced, for the store to write.

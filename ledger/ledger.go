@@ -294,6 +294,9 @@ type CapUsage struct {
 	Used   decimal.Decimal
 	loaded decimal.Decimal
 	Dirty  bool
+	// Stored says the store holds a row for the key (it was loaded): the
+	// store updates it, else it inserts one.
+	Stored bool
 }
 
 // NewCapUsage is a usage as loaded from the store.

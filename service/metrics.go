@@ -26,6 +26,7 @@ type Metrics struct {
 	batchBkt    []int64 // cumulative buckets of batchBounds
 	batchSum    int64
 	lastBatchAt time.Time
+	steps       map[string]time.Duration // where batches' time went
 }
 
 var (
@@ -37,7 +38,7 @@ var (
 
 // NewMetrics makes an empty set of counters.
 func NewMetrics() *Metrics {
-	return &Metrics{rejected: map[events.Code]int64{}, commitBkt: make([]int64, len(commitBounds)), batchBkt: make([]int64, len(batchBounds))}
+	return &Metrics{rejected: map[events.Code]int64{}, steps: map[string]time.Duration{}, commitBkt: make([]int64, len(commitBounds)), batchBkt: make([]int64, len(batchBounds))}
 }
 
 func (m *Metrics) observe(r postgres.BatchResult, took time.Duration) {
@@ -73,6 +74,9 @@ func (m *Metrics) observe(r postgres.BatchResult, took time.Duration) {
 	}
 	m.batchSum += int64(r.Messages)
 	m.lastBatchAt = time.Now()
+	for _, st := range r.Steps {
+		m.steps[st.Name] += st.Took
+	}
 }
 
 // Write writes the metrics in the Prometheus text exposition format.
@@ -117,6 +121,15 @@ func (m *Metrics) Write(w io.Writer, gauges map[string]float64) {
 	}
 	fmt.Fprintf(w, "fundledger_batch_messages_bucket{le=\"+Inf\"} %d\n", m.commitCount)
 	fmt.Fprintf(w, "fundledger_batch_messages_sum %d\nfundledger_batch_messages_count %d\n", m.batchSum, m.commitCount)
+	fmt.Fprintf(w, "# HELP fundledger_batch_step_seconds_total Time batches spent in each step of the store: begin, apply (the rules and what they load), each table written, position and commit.\n# TYPE fundledger_batch_step_seconds_total counter\n")
+	steps := make([]string, 0, len(m.steps))
+	for st := range m.steps {
+		steps = append(steps, st)
+	}
+	sort.Strings(steps)
+	for _, st := range steps {
+		fmt.Fprintf(w, "fundledger_batch_step_seconds_total{step=%q} %g\n", st, m.steps[st].Seconds())
+	}
 	names := make([]string, 0, len(gauges))
 	for n := range gauges {
 		names = append(names, n)

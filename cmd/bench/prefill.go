@@ -167,9 +167,9 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/007_binary_mode_headers.sql).
+	// to migrations/008_drop_unread_indexes.sql).
 	prefillOldest = 5
-	prefillNewest = 7
+	prefillNewest = 8
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6

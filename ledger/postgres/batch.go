@@ -43,25 +43,35 @@ type BatchResult = ledger.BatchResult
 func (s *Store) ApplyBatch(ctx context.Context, consumer string, epoch int64, batch []ledger.Inbound, now time.Time, set BatchSettings, snapshotAll bool) (BatchResult, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var res BatchResult
+	start := time.Now()
 	err := s.fenced(ctx, consumer, epoch, func(tx pgx.Tx, position uint64) (uint64, error) {
-		out, err := ledger.ApplyBatch(ctx, uow{loader{tx}}, position, batch, now, set.IntakeSettings, snapshotAll)
+		began := time.Now()
+		reads := &stepTimer{}
+		out, err := ledger.ApplyBatch(ctx, uow{loader{tx, reads}}, position, batch, now, set.IntakeSettings, snapshotAll)
 		if err != nil {
 			return 0, err
 		}
+		loads, loading := reads.steps()
+		out.Result.Steps = append(out.Result.Steps, ledger.Step{Name: "begin", Took: began.Sub(start)},
+			ledger.Step{Name: "apply rules", Took: time.Since(began) - loading})
+		out.Result.Steps = append(out.Result.Steps, loads...)
 		res = out.Result
 		if err := write(ctx, tx, out, now); err != nil {
 			return 0, err
 		}
+		res.Steps = out.Result.Steps
 		if set.Failpoint != nil {
 			if err := set.Failpoint("before-commit"); err != nil {
 				return 0, err
 			}
 		}
+		start = time.Now()
 		return out.Result.Position, nil
 	})
 	if err != nil {
 		return BatchResult{}, classify("postgres: apply batch", err)
 	}
+	res.Steps = append(res.Steps, ledger.Step{Name: "position and commit", Took: time.Since(start)})
 	return res, nil
 }
 
@@ -76,7 +86,7 @@ func (s *Store) RejectUnapplicable(ctx context.Context, consumer string, epoch i
 		}
 		// Keep only what the database surely accepts of the raw bytes.
 		raw := []byte(base64.StdEncoding.EncodeToString(m.Data))
-		out, err := ledger.RefuseUnstorable(ctx, uow{loader{tx}}, m, now, raw, cause)
+		out, err := ledger.RefuseUnstorable(ctx, uow{loader{tx: tx}}, m, now, raw, cause)
 		if err != nil {
 			return 0, err
 		}
@@ -137,6 +147,7 @@ func (s *Store) fenced(ctx context.Context, consumer string, epoch int64, f func
 type uow struct{ loader }
 
 func (u uow) Seen(ctx context.Context, ids []string) (map[string]bool, error) {
+	defer u.t.since("load inbox", time.Now())
 	rows, err := u.tx.Query(ctx, `SELECT event_id FROM inbox WHERE event_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read inbox: %w", err)
@@ -153,6 +164,7 @@ func (u uow) Seen(ctx context.Context, ids []string) (map[string]bool, error) {
 }
 
 func (u uow) HeldKeys(ctx context.Context, funds []string) ([]string, error) {
+	defer u.t.since("load held", time.Now())
 	rows, err := u.tx.Query(ctx, `SELECT DISTINCT fund_id, waiting_on FROM held WHERE fund_id = ANY($1)`, funds)
 	if err != nil {
 		return nil, fmt.Errorf("read held keys: %w", err)
@@ -189,6 +201,7 @@ func scanHeld(r pgx.CollectableRow) (*ledger.HeldEvent, error) {
 }
 
 func (u uow) HeldOn(ctx context.Context, fundID, key string) ([]*ledger.HeldEvent, error) {
+	defer u.t.since("load held", time.Now())
 	rows, err := u.tx.Query(ctx, `SELECT `+heldColumns+` FROM held WHERE fund_id = $1 AND waiting_on = $2`, fundID, key)
 	if err != nil {
 		return nil, fmt.Errorf("read held events: %w", err)
@@ -201,6 +214,7 @@ func (u uow) HeldOn(ctx context.Context, fundID, key string) ([]*ledger.HeldEven
 }
 
 func (u uow) Expired(ctx context.Context, now time.Time, limit int) ([]*ledger.HeldEvent, error) {
+	defer u.t.since("load expired", time.Now())
 	rows, err := u.tx.Query(ctx, `SELECT `+heldColumns+` FROM held WHERE deadline <= $1 ORDER BY stream_seq LIMIT $2`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read expired held events: %w", err)
@@ -213,6 +227,7 @@ func (u uow) Expired(ctx context.Context, now time.Time, limit int) ([]*ledger.H
 }
 
 func (u uow) Unsnapshotted(ctx context.Context) ([]string, error) {
+	defer u.t.since("load unsnapshotted", time.Now())
 	rows, err := u.tx.Query(ctx, `SELECT fund_id FROM funds WHERE head_seq > snapshot_journal_seq`)
 	if err != nil {
 		return nil, fmt.Errorf("find changed funds: %w", err)

@@ -11,9 +11,44 @@ import (
 )
 
 // loader reads the books inside a batch's transaction (ledger.Loader).
-type loader struct{ tx pgx.Tx }
+type loader struct {
+	tx pgx.Tx
+	t  *stepTimer // where the reads' time went; nil: not measured
+}
+
+// stepTimer adds up the time of named steps.
+type stepTimer struct {
+	names []string
+	took  map[string]time.Duration
+}
+
+// since adds the time since start to step name.
+func (t *stepTimer) since(name string, start time.Time) {
+	if t == nil {
+		return
+	}
+	if t.took == nil {
+		t.took = map[string]time.Duration{}
+	}
+	if _, ok := t.took[name]; !ok {
+		t.names = append(t.names, name)
+	}
+	t.took[name] += time.Since(start)
+}
+
+// steps lists the steps in the order first seen, and their total.
+func (t *stepTimer) steps() ([]ledger.Step, time.Duration) {
+	var out []ledger.Step
+	var total time.Duration
+	for _, n := range t.names {
+		out = append(out, ledger.Step{Name: n, Took: t.took[n]})
+		total += t.took[n]
+	}
+	return out, total
+}
 
 func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error) {
+	defer l.t.since("load funds", time.Now())
 	rows, err := l.tx.Query(ctx, `
 		SELECT fund_id, name, currency, opened_event_id, opened_at, head_seq, head_hash,
 		       coalesce(head_time, opened_at), open_grants, snapshot_seq, snapshot_journal_seq
@@ -74,6 +109,7 @@ func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error)
 }
 
 func (l loader) Grants(ctx context.Context, keys []ledger.GrantKey) ([]*ledger.Grant, error) {
+	defer l.t.since("load grants", time.Now())
 	funds, ids := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		funds[i], ids[i] = k.FundID, k.GrantID
@@ -96,6 +132,7 @@ func (l loader) Grants(ctx context.Context, keys []ledger.GrantKey) ([]*ledger.G
 }
 
 func (l loader) Payments(ctx context.Context, keys []ledger.PaymentKey) ([]*ledger.Payment, error) {
+	defer l.t.since("load payments", time.Now())
 	funds, ids := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		funds[i], ids[i] = k.FundID, k.PaymentID
@@ -116,6 +153,7 @@ func (l loader) Payments(ctx context.Context, keys []ledger.PaymentKey) ([]*ledg
 }
 
 func (l loader) BizIDs(ctx context.Context, keys []ledger.BizKey) ([]*ledger.BizID, error) {
+	defer l.t.since("load business ids", time.Now())
 	funds, kinds, ids := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		funds[i], kinds[i], ids[i] = k.FundID, k.Kind, k.ID
@@ -137,6 +175,7 @@ func (l loader) BizIDs(ctx context.Context, keys []ledger.BizKey) ([]*ledger.Biz
 }
 
 func (l loader) CapUsage(ctx context.Context, keys []ledger.CapKey) ([]*ledger.CapUsage, error) {
+	defer l.t.since("load cap usage", time.Now())
 	n := len(keys)
 	funds, progs, bens, years := make([]string, n), make([]string, n), make([]string, n), make([]int32, n)
 	for i, k := range keys {
@@ -156,7 +195,9 @@ func (l loader) CapUsage(ctx context.Context, keys []ledger.CapKey) ([]*ledger.C
 		var year int32
 		err := r.Scan(&k.FundID, &k.Program, &k.Beneficiary, &year, &used)
 		k.Year = int(year)
-		return ledger.NewCapUsage(k, used), err
+		c := ledger.NewCapUsage(k, used)
+		c.Stored = true
+		return c, err
 	})
 }
 

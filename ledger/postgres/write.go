@@ -27,15 +27,22 @@ type writer struct {
 func write(ctx context.Context, tx pgx.Tx, out *ledger.BatchOutput, now time.Time) error {
 	u := &writer{ctx: ctx, tx: tx, out: out, books: out.Books, now: now}
 	ch := u.books.Changes()
-	steps := []func(ledger.Changes) error{
-		u.writeFunds, u.writeJournal, u.writeBalances, u.writeGrants, u.writePayments,
-		u.writeActivity, u.writeBiz, u.writeCaps, u.writeInbox, u.writeHeld, u.writeRejections,
-		u.writeSnapshots, u.writeOutbox,
+	steps := []struct {
+		name string
+		f    func(ledger.Changes) error
+	}{
+		{"write funds", u.writeFunds}, {"write journal", u.writeJournal}, {"write balances", u.writeBalances},
+		{"write grants", u.writeGrants}, {"write payments", u.writePayments}, {"write activity", u.writeActivity},
+		{"write business ids", u.writeBiz}, {"write cap usage", u.writeCaps}, {"write inbox", u.writeInbox},
+		{"write held", u.writeHeld}, {"write rejections", u.writeRejections}, {"write snapshots", u.writeSnapshots},
+		{"write outbox", u.writeOutbox},
 	}
 	for _, step := range steps {
-		if err := step(ch); err != nil {
+		start := time.Now()
+		if err := step.f(ch); err != nil {
 			return err
 		}
+		out.Result.Steps = append(out.Result.Steps, ledger.Step{Name: step.name, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -235,33 +242,31 @@ func (u *writer) writeCaps(ch ledger.Changes) error {
 	var funds, progs, bens []string
 	var years []int32
 	var deltas []decimal.Decimal
+	var rows [][]any
 	for _, c := range ch.Caps {
-		if d := c.Delta(); !d.IsZero() {
+		d := c.Delta()
+		switch {
+		case d.IsZero():
+		case c.Stored:
 			funds, progs, bens = append(funds, c.FundID), append(progs, c.Program), append(bens, c.Beneficiary)
 			years, deltas = append(years, int32(c.Year)), append(deltas, d)
+		default: // no row yet: the usage is all this batch's
+			rows = append(rows, []any{c.FundID, c.Program, c.Beneficiary, int32(c.Year), c.Used})
 		}
+	}
+	if err := u.copy("cap_usage", []string{"fund_id", "program", "beneficiary_ref", "year", "used"}, rows); err != nil {
+		return err
 	}
 	if len(funds) == 0 {
 		return nil
 	}
-	// Not INSERT ... ON CONFLICT DO UPDATE: PostgreSQL checks the CHECK
-	// (used >= 0) on the proposed row before it looks for the conflict, so
-	// the negative delta of a cancellation would be refused. Existing rows
-	// are updated, and only the keys that were not there are inserted. All
-	// parts of the statement see one snapshot, so the keys the INSERT finds
-	// in the table are exactly those the UPDATE changed; probing the table's
-	// key (not the CTE, which has no index) keeps it linear.
+	// The rows were loaded in this transaction and only this writer changes
+	// them, so an UPDATE finds every one; a negative delta (a cancellation)
+	// never goes below zero because the books never do.
 	return u.exec("cap usage", `
-		WITH v AS (
-		  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::numeric[])
-		         AS v(fund_id, program, beneficiary_ref, year, delta)),
-		up AS (
-		  UPDATE cap_usage c SET used = c.used + v.delta FROM v
-		   WHERE c.fund_id = v.fund_id AND c.program = v.program AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year)
-		INSERT INTO cap_usage (fund_id, program, beneficiary_ref, year, used)
-		SELECT v.fund_id, v.program, v.beneficiary_ref, v.year, v.delta FROM v
-		 WHERE NOT EXISTS (SELECT 1 FROM cap_usage c WHERE c.fund_id = v.fund_id AND c.program = v.program
-		                     AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year)`,
+		UPDATE cap_usage c SET used = c.used + v.delta
+		  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::numeric[]) AS v(fund_id, program, beneficiary_ref, year, delta)
+		 WHERE c.fund_id = v.fund_id AND c.program = v.program AND c.beneficiary_ref = v.beneficiary_ref AND c.year = v.year`,
 		funds, progs, bens, years, deltas)
 }
 
