@@ -160,16 +160,16 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 // The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written. Versions 5 to 7 differ, for the prefill,
+// ledger would not have written. Versions 5 to 9 differ, for the prefill,
 // only by the relay cursor (the other changes are in tables it leaves
-// empty), so a build from before the journal became the outbox can be
+// empty, drop indexes or replace a trigger's function), so a build from before the journal became the outbox can be
 // compared with a build from after it (--compare).
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/008_drop_unread_indexes.sql).
+	// to migrations/009_cheaper_balance_check.sql).
 	prefillOldest = 5
-	prefillNewest = 8
+	prefillNewest = 9
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6

@@ -68,6 +68,10 @@ func TestDatabaseRefusesUnbalancedTransactions(t *testing.T) {
 		"added to an old one":       `INSERT INTO postings VALUES ('f', 1, 2, 'cash', 'debit', 1.00), ('f', 1, 3, 'cash', 'credit', 1.00)`,
 		"split over two statements": journal(2) + posting(2, 0, "debit", "1.00") + posting(2, 1, "credit", "1.00"),
 		"zero amount":               both(2, [3]string{"0", "debit", "0"}, [3]string{"1", "credit", "0"}),
+		"more lines in a later statement": both(2, [3]string{"0", "debit", "1.00"}, [3]string{"1", "credit", "1.00"}) + ";" +
+			`INSERT INTO postings VALUES ('f', 2, 2, 'cash', 'debit', 1.00), ('f', 2, 3, 'cash', 'credit', 1.00)`,
+		"lines not from 0":   journal(2) + `INSERT INTO postings VALUES ('f', 2, 1, 'cash', 'debit', 1.00), ('f', 2, 2, 'cash', 'credit', 1.00)`,
+		"a gap in the lines": journal(2) + `INSERT INTO postings VALUES ('f', 2, 0, 'cash', 'debit', 1.00), ('f', 2, 2, 'cash', 'credit', 1.00)`,
 	} {
 		err := run(sql)
 		if err == nil {
