@@ -484,7 +484,7 @@ func (b *Books) batch(in Input, f *Fund, e events.GrantBatchApproved) (Outcome, 
 			bad = append(bad, *lineErrs[i])
 			continue
 		}
-		lines = append(lines, grantLine{l.GrantID, l.BeneficiaryRef, l.Category, l.Amount, events.ContentHash(l.Raw)})
+		lines = append(lines, grantLine{l.GrantID, l.BeneficiaryRef, l.Category, l.Amount, l.DataHash})
 		u, err := b.Cap(CapKey{f.ID, e.Program, l.BeneficiaryRef, year})
 		if err != nil {
 			return Outcome{}, err

@@ -142,7 +142,7 @@ func (r *run) loadState(ctx context.Context) (*state, error) {
 		funds: map[string]fundHead{}, out: map[string]*outMessage{}}
 	last, _, err := readStream(ctx, r.js, events.InboundStream, func(m jetstream.Msg) {
 		md, _ := m.Metadata()
-		d := events.Decode(m.Subject(), m.Data())
+		d := events.DecodeMessage(events.Message{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		ev := &inboundEvent{seq: md.Sequence.Stream, id: d.ID, typ: d.Type, fund: d.FundID}
 		switch e := d.Event.(type) {
 		case events.GrantBatchApproved:
