@@ -160,16 +160,16 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 // The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written. Versions 5 to 9 differ, for the prefill,
+// ledger would not have written. Versions 5 to 10 differ, for the prefill,
 // only by the relay cursor (the other changes are in tables it leaves
-// empty, drop indexes or replace a trigger's function), so a build from before the journal became the outbox can be
+// empty, add or drop indexes or replace a trigger's function), so a build from before the journal became the outbox can be
 // compared with a build from after it (--compare).
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/009_cheaper_balance_check.sql).
+	// to migrations/010_grant_lookups.sql).
 	prefillOldest = 5
-	prefillNewest = 9
+	prefillNewest = 10
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6
