@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fundledger/fundledger/events"
@@ -483,66 +485,11 @@ func (s *Store) Grant(ctx context.Context, fundID, grantID string) (*Grant, erro
 		if err != nil {
 			return fmt.Errorf("read grant: %w", err)
 		}
-		g := &Grant{FundID: fundID, EventID: ev, GrantSummary: sum,
-			Payments: []Payment{}, Returns: []GrantEvent{}, Recoveries: []GrantEvent{}, History: []GrantEvent{}}
-		rows, err := tx.Query(ctx, `
-			SELECT n, kind, ref, amount, journal_seq, event_id, recorded_at
-			  FROM grant_activity WHERE fund_id = $1 AND grant_id = $2 ORDER BY n`, fundID, grantID)
+		gs, err := grantDetails(ctx, tx, fundID, []GrantSummary{sum}, []string{ev})
 		if err != nil {
-			return fmt.Errorf("read grant activity: %w", err)
+			return err
 		}
-		paidSeq := map[string]int64{}
-		for rows.Next() {
-			var e GrantEvent
-			var ref string
-			var amount decimal.Decimal
-			var at time.Time
-			if err := rows.Scan(&e.N, &e.Kind, &ref, &amount, &e.JournalSeq, &e.EventID, &at); err != nil {
-				rows.Close()
-				return fmt.Errorf("read grant activity: %w", err)
-			}
-			e.Amount, e.Time = Amount(amount), ledger.TimeText(at)
-			switch e.Kind {
-			case "disbursed":
-				e.PaymentID = ref
-				if e.JournalSeq != nil {
-					paidSeq[ref] = *e.JournalSeq
-				}
-			case "returned":
-				e.PaymentID = ref
-				g.Returns = append(g.Returns, e)
-			case "recovered":
-				e.RecoveryID = ref
-				g.Recoveries = append(g.Recoveries, e)
-			case "cancelled":
-				c := e
-				g.Cancellation = &c
-			}
-			g.History = append(g.History, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read grant activity: %w", err)
-		}
-		rows, err = tx.Query(ctx, `
-			SELECT payment_id, amount, returned, paid_on, bank_ref, event_id
-			  FROM payments WHERE fund_id = $1 AND grant_id = $2`, fundID, grantID)
-		if err != nil {
-			return fmt.Errorf("read payments: %w", err)
-		}
-		g.Payments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Payment, error) {
-			var p Payment
-			var amount, returned decimal.Decimal
-			var paidOn time.Time
-			err := r.Scan(&p.PaymentID, &amount, &returned, &paidOn, &p.BankRef, &p.EventID)
-			p.Amount, p.Returned, p.PaidOn, p.JournalSeq = Amount(amount), Amount(returned), paidOn.Format(time.DateOnly), paidSeq[p.PaymentID]
-			return p, err
-		})
-		if err != nil {
-			return fmt.Errorf("read payments: %w", err)
-		}
-		// In the order they were posted, which is the order of the history.
-		sort.SliceStable(g.Payments, func(i, j int) bool { return g.Payments[i].JournalSeq < g.Payments[j].JournalSeq })
+		g := gs[0]
 		out = g
 		return nil
 	})
@@ -595,10 +542,61 @@ type RejectionPage struct {
 // Rejections lists stored rejections with seq after after, of one fund
 // when fundID is not empty (also funds never opened, and "_unknown").
 func (s *Store) Rejections(ctx context.Context, fundID string, after int64, limit int) (*RejectionPage, error) {
+	return s.RejectionsFiltered(ctx, RejectionFilter{FundID: fundID}, after, limit)
+}
+
+// RejectionFilter narrows the rejections list; zero fields do not filter.
+type RejectionFilter struct {
+	// FundID is the fund token of the subject (also of funds never opened,
+	// and "_unknown").
+	FundID string
+	// Funds, when not nil, keeps only the rejections of these funds (the
+	// funds a token may read).
+	Funds []string
+	// Code is the rejection code; Type the event's type as received.
+	Code, Type string
+	// From and To bound received_at: From included, To excluded.
+	From, To time.Time
+}
+
+// RejectionsFiltered lists stored rejections that match f with seq after
+// after, oldest first. It walks the rejections' primary key (or, for one
+// fund, the index rejections_fund) and tests the other conditions on the
+// way: refused events are few beside the journal, and no index more is
+// kept for them. To before From is a ReadError of kind ErrOutOfRange.
+func (s *Store) RejectionsFiltered(ctx context.Context, f RejectionFilter, after int64, limit int) (*RejectionPage, error) {
 	limit = clampLimit(limit)
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return nil, ledger.Errorf(ledger.KindInvalid, "to %s is before from %s", ledger.TimeText(f.To), ledger.TimeText(f.From))
+	}
+	args := []any{after}
+	cond := []string{"seq > $1"}
+	add := func(format string, v any) {
+		args = append(args, v)
+		cond = append(cond, fmt.Sprintf(format, "$"+strconv.Itoa(len(args))))
+	}
+	if f.FundID != "" {
+		add("fund_id = %s", f.FundID)
+	}
+	if f.Funds != nil {
+		add("fund_id = ANY(%s::text[])", f.Funds)
+	}
+	if f.Code != "" {
+		add("code = %s", f.Code)
+	}
+	if f.Type != "" {
+		add("type = %s", f.Type)
+	}
+	if !f.From.IsZero() {
+		add("received_at >= %s", f.From)
+	}
+	if !f.To.IsZero() {
+		add("received_at < %s", f.To)
+	}
+	args = append(args, limit)
 	rows, err := s.Pool.Query(ctx, `
 		SELECT seq, event_id, type, fund_id, code, message, lines, received_at, raw, raw_base64, raw_headers
-		  FROM rejections WHERE seq > $1 AND ($2 = '' OR fund_id = $2) ORDER BY seq LIMIT $3`, after, fundID, limit)
+		  FROM rejections WHERE `+strings.Join(cond, " AND ")+` ORDER BY seq LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read rejections: %w", err)
 	}
