@@ -6,10 +6,11 @@
 // Errors are JSON objects {"error": "..."}: 404 for a fund, grant or
 // snapshot that does not exist, 400 for a query parameter that is not a
 // number in range, 500 (with the cause logged, not shown) when the
-// database fails. A missing fund is a 404 whatever the parameters say
-// (CONTRACT.md section 7), so a bad parameter is a 400 only for a fund
-// that exists. A parameter given empty (?after=&limit=, as the contract
-// writes the rejections query) is taken as not given.
+// database fails. Who may read what is checked first (access.go, in the
+// order of CONTRACT.md section 9: 401, a fund outside the token's funds
+// 404, 403), then parameters (400), then whether the fund or grant exists
+// (404). A parameter given empty (?after=&limit=, as the contract writes
+// the rejections query) is taken as not given.
 package httpapi
 
 import (
@@ -26,38 +27,32 @@ import (
 // API serves the read endpoints from the store.
 type API struct {
 	Store *postgres.Store
-	// Log receives the causes of 500 responses; nil uses slog.Default.
+	// Log receives the causes of 500 responses and of refused tokens; nil
+	// uses slog.Default.
 	Log *slog.Logger
+	// Auth checks bearer tokens (CONTRACT.md section 9); nil leaves the
+	// API open to anyone who reaches it (serve allows that on loopback
+	// only).
+	Auth *Authenticator
 }
 
-// New returns the read API's handler; it serves /v1/... and answers any
-// other path with a JSON 404. service.Config.API takes it as is.
+// New returns the read API's handler, open to anyone who reaches it; it
+// serves /v1/... and answers any other path with a JSON 404.
+// service.Config.API takes it as is.
 func New(store *postgres.Store) http.Handler {
 	return (&API{Store: store}).Handler()
 }
 
-// Handler routes the endpoints.
+// Handler routes the endpoints of routes.go, each behind its access
+// check.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/funds", a.funds)
-	mux.HandleFunc("GET /v1/funds/{fund_id}", a.fund)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/balances", a.balances)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/journal", a.journal)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/grants/{grant_id}", a.grant)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots", a.snapshots)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots/latest", a.snapshot)
-	mux.HandleFunc("GET /v1/funds/{fund_id}/snapshots/{seq}", a.snapshot)
-	mux.HandleFunc("GET /v1/rejections", a.rejections)
-	a.registerAudit(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "the read API is read-only: "+r.Method+" is not allowed")
-			return
-		}
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
-	})
-	return mux
+	rules := map[string]route{}
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, a.enforce(rt))
+		rules[rt.pattern] = rt
+	}
+	return a.guard(mux, rules)
 }
 
 func (a *API) funds(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +61,7 @@ func (a *API) funds(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	list = visibleFunds(principalOf(r), list)
 	writeJSON(w, http.StatusOK, struct {
 		Funds []postgres.FundSummary `json:"funds"`
 	}{list})
@@ -165,12 +161,15 @@ func (a *API) rejections(w http.ResponseWriter, r *http.Request) {
 		a.badParam(w, r, err)
 		return
 	}
-	page, err := a.Store.Rejections(r.Context(), r.URL.Query().Get("fund_id"), after, limit)
+	page, err := scopedRejections(principalOf(r), r.URL.Query().Get("fund_id"), after, limit,
+		func(fundID string, after int64, limit int) (*postgres.RejectionPage, error) {
+			return a.Store.Rejections(r.Context(), fundID, after, limit)
+		})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, rejectionsFor(principalOf(r), page))
 }
 
 // paging reads the cursor parameter (a sequence, 0 or more) and limit (1 to
@@ -206,15 +205,10 @@ func intParam(r *http.Request, name string, def, min int64) (int64, error) {
 	return n, nil
 }
 
-// badParam answers a parameter that is not a number in range: a 400, or
-// the 404 of the fund the path names when that fund does not exist.
+// badParam answers a parameter that is not a number in range: a 400,
+// also for a fund that does not exist (CONTRACT.md section 9: bad
+// parameters come before a missing fund).
 func (a *API) badParam(w http.ResponseWriter, r *http.Request, err error) {
-	if id := r.PathValue("fund_id"); id != "" {
-		if _, ferr := a.Store.Fund(r.Context(), id); ferr != nil {
-			a.fail(w, r, ferr)
-			return
-		}
-	}
 	writeError(w, http.StatusBadRequest, err.Error())
 }
 
@@ -229,11 +223,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away; nobody reads the answer.
 		writeError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:
-		log := a.Log
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Error("read API", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.logger().Error("read API", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error: the ledger's database could not answer; see the service log")
 	}
 }

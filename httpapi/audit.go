@@ -18,12 +18,6 @@ import (
 // client gives up).
 var auditVerifySlots = make(chan struct{}, 2)
 
-// registerAudit adds GET /v1/funds/{fund_id}/verify and GET /v1/keys.
-func (a *API) registerAudit(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/funds/{fund_id}/verify", a.auditVerify)
-	mux.HandleFunc("GET /v1/keys", a.auditKeys)
-}
-
 // auditVerify answers 200 with {"ok", "checked_transactions", "problems",
 // ...} (ok false when something does not match), 404 for a fund that does
 // not exist.

@@ -473,6 +473,7 @@ type fileKeys struct {
 	bytes   []byte
 	set     *keySet
 	err     error
+	started bool // loaded once: NewAuthenticator reports the first load's error itself
 }
 
 // load reads the file now: a file that cannot be read or holds no usable
@@ -489,7 +490,7 @@ func (f *fileKeys) load() error {
 		set, skipped, err = parseKeySet(b)
 	}
 	if err != nil {
-		if f.err == nil || f.err.Error() != err.Error() {
+		if f.started && (f.err == nil || f.err.Error() != err.Error()) {
 			f.log.Error("JWKS file unusable; every token is refused until it is fixed", "jwks", f.path, "err", err.Error())
 		}
 		f.set, f.bytes, f.err = nil, nil, err
@@ -498,10 +499,10 @@ func (f *fileKeys) load() error {
 	for _, s := range skipped {
 		f.log.Warn("JWKS key left out", "jwks", f.path, "key", s)
 	}
-	if f.set != nil {
+	if f.started {
 		f.log.Info("JWKS file changed; keys reloaded", "jwks", f.path, "keys", len(set.keys))
 	}
-	f.set, f.bytes, f.err = set, b, nil
+	f.set, f.bytes, f.err, f.started = set, b, nil, true
 	return nil
 }
 

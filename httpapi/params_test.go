@@ -26,10 +26,10 @@ func paramsLedger(t *testing.T) *testenv.Ledger {
 	return l
 }
 
-// CONTRACT.md section 7: "A missing fund or grant is a 404". A request
-// that names a fund that does not exist is a 404 also when a parameter is
-// bad; the same parameters on a fund that exists are a 400.
-func TestMissingFundIs404WhateverTheParameters(t *testing.T) {
+// CONTRACT.md section 9 orders the answers: bad parameters (400) come
+// before a missing fund (404). A request naming a fund that does not
+// exist is a 400 when a parameter is bad, and a 404 when they are good.
+func TestBadParametersBeforeMissingFund(t *testing.T) {
 	l := paramsLedger(t)
 	for _, q := range []string{
 		"/balances?as_of_journal_seq=abc",
@@ -42,10 +42,13 @@ func TestMissingFundIs404WhateverTheParameters(t *testing.T) {
 		"/snapshots/abc",
 		"/snapshots/0",
 	} {
-		if msg := wantError(t, l, "/v1/funds/nope"+q, http.StatusNotFound); msg == "" {
+		if msg := wantError(t, l, "/v1/funds/nope"+q, http.StatusBadRequest); msg == "" {
 			t.Errorf("%s: empty error", q)
 		}
 		wantError(t, l, "/v1/funds/f"+q, http.StatusBadRequest)
+	}
+	for _, q := range []string{"/balances?as_of_journal_seq=0", "/journal?limit=5", "/snapshots?after=0", "/snapshots/1"} {
+		wantError(t, l, "/v1/funds/nope"+q, http.StatusNotFound)
 	}
 }
 

@@ -66,13 +66,15 @@ func runServe(ctx context.Context, args []string) error {
 	// Everything serve says, its fatal errors too, is a JSON line on
 	// stderr (CONTRACT.md section 8), so a log collector parses it all.
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := serveConfig(args)
+	cfg, auth, err := serveConfig(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err == nil {
 		cfg.Log = log
-		cfg.API = apiHandler
+		cfg.API, err = auth.apiFor(ctx, log)
+	}
+	if err == nil {
 		cfg.Failpoint = failpoint()
 		err = service.New(*cfg).Run(ctx)
 	}
@@ -85,17 +87,29 @@ func runServe(ctx context.Context, args []string) error {
 
 // serveConfig reads serve's settings: flags, else the environment, else
 // the defaults.
-func serveConfig(args []string) (*service.Config, error) {
+func serveConfig(args []string) (*service.Config, *authSettings, error) {
+	cfg, auth, err := serveSettings(args)
+	if err == nil {
+		err = auth.check(cfg.HTTPAddr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, auth, nil
+}
+
+func serveSettings(args []string) (*service.Config, *authSettings, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg, err := configFromEnv(fs)
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, nil, usageError{err.Error()}
 	}
+	auth := authFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, usageError{err.Error()}
+		return nil, nil, usageError{err.Error()}
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
@@ -103,15 +117,18 @@ func serveConfig(args []string) (*service.Config, error) {
 	if cfg.NATSURL == "" {
 		cfg.NATSURL = os.Getenv("NATS_URL")
 	}
+	if auth.JWKS == "" {
+		auth.JWKS = os.Getenv("AUTH_JWKS")
+	}
 	if cfg.DatabaseURL == "" {
-		return nil, usageError{"DATABASE_URL is required"}
+		return nil, nil, usageError{"DATABASE_URL is required"}
 	}
 	if cfg.HoldWindow == 0 {
 		// Said explicitly (the default is 5m): no hold, refuse at once.
 		// service.Config reads 0 as "the default".
 		cfg.HoldWindow = -1
 	}
-	return cfg, nil
+	return cfg, auth, nil
 }
 
 func runMigrate(ctx context.Context, args []string) error {

@@ -19,7 +19,7 @@ func TestServeConfig(t *testing.T) {
 		want time.Duration
 	}{{"", 5 * time.Minute}, {"90s", 90 * time.Second}, {"0", -1}, {"0s", -1}} {
 		t.Setenv("HOLD_WINDOW", c.env)
-		cfg, err := serveConfig(nil)
+		cfg, _, err := serveConfig(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,50 @@
+package httpapi
+
+import "net/http"
+
+// routes is every endpoint of the read API, and the only place one is
+// registered: each names who may read it (CONTRACT.md section 9) and
+// where its fund comes from, and Handler puts each behind the access
+// check. A pattern served without an entry here is refused (500), and
+// TestEveryRouteIsGuarded proves each entry refuses a request without a
+// token, a role without the right and a fund outside the token's funds.
+//
+// To add an endpoint: add its line here, with
+//   - the right: readBooks (officer, auditor, reporting: funds, balances,
+//     snapshots, statements, reconciliations, periods), readDetail
+//     (officer, auditor: journal, grants, beneficiaries, rejections,
+//     proofs), readAudit (auditor: verify), readAccessLog (auditor whose
+//     funds are ["*"]) or open (no token: only what is public);
+//   - the fund: fundPath when the path holds {fund_id} (a fund outside the
+//     token's funds is then a 404, before the handler runs), fundListed
+//     when the handler lists several funds (it must show only those for
+//     which principalOf(r).SeesFund is true), fundNone when it is about no
+//     fund.
+func (a *API) routes() []route {
+	return []route{
+		{"GET /v1/funds", readBooks, fundListed, a.funds},
+		{"GET /v1/funds/{fund_id}", readBooks, fundPath, a.fund},
+		{"GET /v1/funds/{fund_id}/balances", readBooks, fundPath, a.balances},
+		{"GET /v1/funds/{fund_id}/journal", readDetail, fundPath, a.journal},
+		{"GET /v1/funds/{fund_id}/grants/{grant_id}", readDetail, fundPath, a.grant},
+		{"GET /v1/funds/{fund_id}/snapshots", readBooks, fundPath, a.snapshots},
+		{"GET /v1/funds/{fund_id}/snapshots/latest", readBooks, fundPath, a.snapshot},
+		{"GET /v1/funds/{fund_id}/snapshots/{seq}", readBooks, fundPath, a.snapshot},
+		{"GET /v1/funds/{fund_id}/verify", readAudit, fundPath, a.auditVerify},
+		{"GET /v1/rejections", readDetail, fundListed, a.rejections},
+		{"GET /v1/keys", open, fundNone, a.auditKeys},
+		// Any other path or method: a valid token, then 404 or 405, so
+		// nobody learns without one which paths exist.
+		{"/", anyToken, fundNone, a.notFound},
+	}
+}
+
+// notFound answers a path no route serves.
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "the read API is read-only: "+r.Method+" is not allowed")
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+}
