@@ -68,7 +68,7 @@ func (a *API) funds(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) fund(w http.ResponseWriter, r *http.Request) {
-	f, err := a.Store.Fund(r.Context(), r.PathValue("fund_id"))
+	f, err := a.Store.FundDetail(r.Context(), r.PathValue("fund_id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -100,7 +100,12 @@ func (a *API) journal(w http.ResponseWriter, r *http.Request) {
 		a.badParam(w, r, err)
 		return
 	}
-	page, err := a.Store.Journal(r.Context(), r.PathValue("fund_id"), after, limit)
+	f, err := journalFilter(r) // reads_more.go
+	if err != nil {
+		a.paramFailed(w, r, err)
+		return
+	}
+	page, err := a.Store.JournalFiltered(r.Context(), r.PathValue("fund_id"), after, limit, f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -161,9 +166,15 @@ func (a *API) rejections(w http.ResponseWriter, r *http.Request) {
 		a.badParam(w, r, err)
 		return
 	}
-	page, err := scopedRejections(principalOf(r), r.URL.Query().Get("fund_id"), after, limit,
+	f, err := rejectionFilter(r) // reads_more.go
+	if err != nil {
+		a.paramFailed(w, r, err)
+		return
+	}
+	page, err := scopedRejections(principalOf(r), f.FundID, after, limit,
 		func(fundID string, after int64, limit int) (*postgres.RejectionPage, error) {
-			return a.Store.Rejections(r.Context(), fundID, after, limit)
+			f.FundID = fundID
+			return a.Store.RejectionsFiltered(r.Context(), f, after, limit)
 		})
 	if err != nil {
 		a.fail(w, r, err)

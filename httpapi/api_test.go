@@ -154,8 +154,15 @@ func TestReadAPI(t *testing.T) {
 		}
 		var one map[string]any
 		getJSON(t, l, "/v1/funds/"+fundJ, http.StatusOK, &one)
+		progs := one["programs"]
+		delete(one, "programs")
 		if !reflect.DeepEqual(one, j) {
-			t.Errorf("GET /v1/funds/%s = %v, want the list's entry %v", fundJ, one, j)
+			t.Errorf("GET /v1/funds/%s = %v, want the list's entry %v plus programs", fundJ, one, j)
+		}
+		wantProgs := []any{map[string]any{"code": "care_fund", "annual_cap_per_beneficiary": "5000.00"},
+			map[string]any{"code": "pension_subsidy", "annual_cap_per_beneficiary": nil}}
+		if !reflect.DeepEqual(progs, wantProgs) {
+			t.Errorf("GET /v1/funds/%s programs = %v, want %v", fundJ, progs, wantProgs)
 		}
 	})
 

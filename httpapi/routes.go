@@ -27,6 +27,8 @@ func (a *API) routes() []route {
 		{"GET /v1/funds/{fund_id}/balances", readBooks, fundPath, a.balances},
 		{"GET /v1/funds/{fund_id}/journal", readDetail, fundPath, a.journal},
 		{"GET /v1/funds/{fund_id}/grants/{grant_id}", readDetail, fundPath, a.grant},
+		{"GET /v1/funds/{fund_id}/grants", readDetail, fundPath, a.grantsList},                           // reads_more.go
+		{"GET /v1/funds/{fund_id}/beneficiaries/{beneficiary_ref}", readDetail, fundPath, a.beneficiary}, // reads_more.go
 		{"GET /v1/funds/{fund_id}/snapshots", readBooks, fundPath, a.snapshots},
 		{"GET /v1/funds/{fund_id}/snapshots/latest", readBooks, fundPath, a.snapshot},
 		{"GET /v1/funds/{fund_id}/snapshots/{seq}", readBooks, fundPath, a.snapshot},
