@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fundledger/fundledger/ledger/postgres"
 )
@@ -187,6 +188,7 @@ func (a *API) guard(mux *http.ServeMux, rules map[string]route) http.Handler {
 			// as the catch-all would, after a valid token.
 			rt, known = route{pattern: "", right: anyToken}, true
 		}
+		start := time.Now()
 		token, presented := bearer(r)
 		var p *Principal
 		var authErr error
@@ -195,9 +197,16 @@ func (a *API) guard(mux *http.ServeMux, rules map[string]route) http.Handler {
 		} else if presented {
 			p, authErr = a.Auth.Authenticate(r.Context(), token)
 		}
-		rec := &statusWriter{ResponseWriter: w}
-		if a.Auth != nil && presented {
-			defer func() { a.record(r, p, authErr, rec.status()) }()
+		if a.Auth != nil && presented && a.AccessLog != nil {
+			// Recorded, valid or not; never served unrecorded.
+			if !a.AccessLog.reserve(r.Context()) {
+				a.logger().Error("read API: the access log cannot be written; request refused (503)", "method", r.Method, "path", r.URL.Path)
+				w.Header().Set("Retry-After", "5")
+				writeError(w, http.StatusServiceUnavailable, "the access log cannot be written just now; try again later")
+				return
+			}
+			rec := &statusWriter{ResponseWriter: w}
+			defer func() { a.record(r, start, p, rec.status()) }()
 			w = rec
 		}
 		switch {
@@ -388,6 +397,3 @@ func rejectionsFor(p *Principal, page *postgres.RejectionPage) any {
 		NextAfter  int64            `json:"next_after"`
 	}{list, page.NextAfter}
 }
-
-// record writes a request that presented a token to the access log.
-func (a *API) record(r *http.Request, p *Principal, authErr error, status int) {}

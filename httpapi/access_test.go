@@ -33,6 +33,18 @@ type authLedger struct {
 // tokens, plus a rejection of wanzhou-care and one of _unknown.
 func startAuthExample(t *testing.T) *authLedger {
 	t.Helper()
+	return startAuth(t, authOptions{})
+}
+
+type authOptions struct {
+	// accessLog, when set, records requests through a writer with these
+	// options; store wraps the store it writes to.
+	accessLog *httpapi.AccessLogOptions
+	store     func(httpapi.AccessLogStore) httpapi.AccessLogStore
+}
+
+func startAuth(t *testing.T, o authOptions) *authLedger {
+	t.Helper()
 	key := testauth.NewKey(t, jwa.ES256(), "k1")
 	path := filepath.Join(t.TempDir(), "jwks.json")
 	testauth.WriteJWKS(t, path, key)
@@ -41,7 +53,17 @@ func startAuthExample(t *testing.T) *authLedger {
 		t.Fatal(err)
 	}
 	l := testenv.Start(t, testenv.Options{API: func(s *postgres.Store) http.Handler {
-		return (&httpapi.API{Store: s, Auth: auth, Log: quiet}).Handler()
+		api := &httpapi.API{Store: s, Auth: auth, Log: quiet}
+		if o.accessLog != nil {
+			var store httpapi.AccessLogStore = s
+			if o.store != nil {
+				store = o.store(s)
+			}
+			opts := *o.accessLog
+			opts.Log = quiet
+			api.AccessLog = httpapi.NewAccessLog(store, opts)
+		}
+		return api.Handler()
 	}})
 	publishFile(t, l, "../docs/examples/events.jsonl")
 	l.PublishRaw("fund.wanzhou-care.grant.approved", []byte("not JSON either"), "w-raw-1")

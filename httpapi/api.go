@@ -34,6 +34,9 @@ type API struct {
 	// API open to anyone who reaches it (serve allows that on loopback
 	// only).
 	Auth *Authenticator
+	// AccessLog records the requests that present a token (with Auth);
+	// nil records none.
+	AccessLog *AccessLog
 }
 
 // New returns the read API's handler, open to anyone who reaches it; it
@@ -52,7 +55,21 @@ func (a *API) Handler() http.Handler {
 		mux.Handle(rt.pattern, a.enforce(rt))
 		rules[rt.pattern] = rt
 	}
-	return a.guard(mux, rules)
+	return closingHandler{a.guard(mux, rules), a}
+}
+
+// closingHandler is the API's handler; Close writes what the access log
+// still holds (service.Service calls it once the HTTP server stopped).
+type closingHandler struct {
+	http.Handler
+	a *API
+}
+
+func (h closingHandler) Close() error {
+	if h.a.AccessLog != nil {
+		return h.a.AccessLog.Close()
+	}
+	return nil
 }
 
 func (a *API) funds(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -167,6 +168,43 @@ type Authenticator struct {
 	now              func() time.Time
 	log              *slog.Logger
 	keys             keySource
+	verified         verifiedCache
+}
+
+// verifiedCache remembers tokens whose signature verified, with the key
+// set that verified them, so a client sending the same token on every
+// request pays for the signature once (the claims, exp and nbf above all,
+// are checked on every request all the same). A token is looked up by
+// its SHA-256; an entry counts only while the key set is the same one,
+// so a key removed from the JWKS stops its tokens at once.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	set *keySet
+	tok jwt.Token
+	p   *Principal // as the token states it; never changed once made
+}
+
+// verifiedCacheSize bounds the cache; when full it starts afresh.
+const verifiedCacheSize = 4096
+
+func (c *verifiedCache) get(k [sha256.Size]byte, set *keySet) (verifiedToken, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok && v.set == set
+}
+
+func (c *verifiedCache) put(k [sha256.Size]byte, v verifiedToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= verifiedCacheSize {
+		c.m = make(map[[sha256.Size]byte]verifiedToken)
+	}
+	c.m[k] = v
 }
 
 // NewAuthenticator checks the configuration and loads the keys once: a
@@ -224,6 +262,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 	if len(token) > MaxTokenBytes {
 		return nil, refuse("invalid token", "token of %d bytes, more than %d", len(token), MaxTokenBytes)
 	}
+	digest := sha256.Sum256([]byte(token))
+	if set, err := a.keys.current(ctx); err == nil {
+		if v, ok := a.verified.get(digest, set); ok {
+			return a.validate(v.tok, v.p)
+		}
+	}
 	msg, err := jws.Parse([]byte(token), jws.WithCompact())
 	if err != nil {
 		return nil, refuse("invalid token", "not a compact JWS: %v", err)
@@ -252,6 +296,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 			tok, offered, err = verifyWith(token, set, alg, kid, hasKid)
 		}
 	}
+	var ce errClaims
+	if errors.As(err, &ce) {
+		return nil, refuse("invalid token: claims not readable", "%v", ce.error)
+	}
 	if err != nil {
 		if offered == 0 {
 			if hasKid {
@@ -265,7 +313,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 	// The signature holds: from here on the token names its holder.
 	sub, _ := tok.Subject()
 	p := newPrincipal(sub, stringList(tok, "roles"), stringList(tok, "funds"))
-	err = jwt.Validate(tok,
+	a.verified.put(digest, verifiedToken{set: set, tok: tok, p: p})
+	return a.validate(tok, p)
+}
+
+// validate checks the claims of a token whose signature verified.
+func (a *Authenticator) validate(tok jwt.Token, p *Principal) (*Principal, error) {
+	sub := p.Sub
+	err := jwt.Validate(tok,
 		jwt.WithClock(jwt.ClockFunc(a.now)),
 		jwt.WithAcceptableSkew(ClockSkew),
 		jwt.WithTruncation(0),
@@ -309,9 +364,20 @@ func allowedAlg(alg jwa.SignatureAlgorithm) bool {
 // against every key). offered counts the keys tried.
 func verifyWith(token string, set *keySet, alg jwa.SignatureAlgorithm, kid string, hasKid bool) (jwt.Token, int, error) {
 	p := &keyPicker{set: set, alg: alg, kid: kid, hasKid: hasKid}
-	tok, err := jwt.Parse([]byte(token), jwt.WithKeyProvider(p), jwt.WithValidate(false))
-	return tok, p.offered, err
+	if _, err := jws.Verify([]byte(token), jws.WithKeyProvider(p)); err != nil {
+		return nil, p.offered, err
+	}
+	// The bytes just verified: read their claims.
+	tok, err := jwt.ParseInsecure([]byte(token))
+	if err != nil {
+		return nil, p.offered, errClaims{err}
+	}
+	return tok, p.offered, nil
 }
+
+// errClaims is a token whose signature verified and whose claims cannot
+// be read (a standard claim of the wrong type).
+type errClaims struct{ error }
 
 // keyPicker offers jwx the keys a token may be checked with: its
 // algorithm only, a key of the matching type (RSA for RS256, P-256 for

@@ -319,3 +319,48 @@ func TestJWKSURLBurst(t *testing.T) {
 		t.Errorf("%d fetches for 20 tokens with an unknown kid at once, want 1 (2 at most)", n)
 	}
 }
+
+// TestVerifiedTokenStillExpires: a token verified once is remembered, yet
+// its claims are checked on every use: it expires on time, and a key
+// that leaves the JWKS takes its tokens with it.
+func TestVerifiedTokenStillExpires(t *testing.T) {
+	c := &clock{t: time.Now()}
+	k := testauth.NewKey(t, jwa.RS256(), "k")
+	k2 := testauth.NewKey(t, jwa.RS256(), "k2")
+	a, path := fileAuth(t, c.Now, k, k2)
+	tok := k.Sign(t, testauth.Std("x", []string{"officer"}, []string{"f"}).With("exp", c.Now().Add(10*time.Minute).Unix()))
+	for i := 0; i < 3; i++ {
+		if _, err := a.Authenticate(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Add(11 * time.Minute)
+	if _, err := a.Authenticate(context.Background(), tok); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("remembered token past its exp: %v", err)
+	}
+	tok2 := k.Sign(t, testauth.Std("x", []string{"officer"}, []string{"f"}).With("exp", c.Now().Add(10*time.Minute).Unix()))
+	if _, err := a.Authenticate(context.Background(), tok2); err != nil {
+		t.Fatal(err)
+	}
+	testauth.WriteJWKS(t, path, k2)
+	c.Add(3 * time.Second)
+	if _, err := a.Authenticate(context.Background(), tok2); err == nil {
+		t.Fatal("remembered token accepted after its key left the JWKS")
+	}
+}
+
+// TestClaimsOfTheWrongType: a signed token whose standard claim has the
+// wrong type is refused, saying so.
+func TestClaimsOfTheWrongType(t *testing.T) {
+	k := testauth.NewKey(t, jwa.EdDSA(), "k")
+	a, _ := fileAuth(t, nil, k)
+	for _, c := range []testauth.Claims{
+		testauth.Std("x", nil, nil).With("exp", "tomorrow"),
+		testauth.Std("x", nil, nil).With("sub", 42),
+		testauth.Std("x", nil, nil).With("aud", 7),
+	} {
+		if _, err := a.Authenticate(context.Background(), k.Sign(t, c)); err == nil || !strings.Contains(err.Error(), "claims") {
+			t.Errorf("%v: %v, want refused for its claims", c, err)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func (a *API) routes() []route {
 		{"GET /v1/funds/{fund_id}/verify", readAudit, fundPath, a.auditVerify},
 		{"GET /v1/rejections", readDetail, fundListed, a.rejections},
 		{"GET /v1/keys", open, fundNone, a.auditKeys},
+		{"GET /v1/access-log", readAccessLog, fundNone, a.accessLog},
 		// Any other path or method: a valid token, then 404 or 405, so
 		// nobody learns without one which paths exist.
 		{"/", anyToken, fundNone, a.notFound},

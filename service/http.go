@@ -12,7 +12,8 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	if s.cfg.API != nil {
-		mux.Handle("/", s.cfg.API(s.Store))
+		s.api = s.cfg.API(s.Store)
+		mux.Handle("/", s.api)
 	}
 	return mux
 }

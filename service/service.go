@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +50,9 @@ type Config struct {
 	Linger time.Duration
 	// EmbeddedPort is the embedded server's preferred port (default 4222).
 	EmbeddedPort int
-	// API serves /v1/...; nil serves only /healthz and /metrics.
+	// API serves /v1/...; nil serves only /healthz and /metrics. When the
+	// handler is an io.Closer it is closed once the HTTP server stopped
+	// (the read API writes its access log's last entries then).
 	API func(*postgres.Store) http.Handler
 	// Failpoint, when set, is called at named points ("before-commit",
 	// "after-commit", "after-ack"); an error it returns makes the leader
@@ -102,6 +105,7 @@ type Service struct {
 	NATSURL  string
 	HTTPAddr string // the address actually listened on
 
+	api     http.Handler // what cfg.API made
 	ready   chan struct{}
 	leading sync.Mutex
 	leader  bool
@@ -218,6 +222,11 @@ func (s *Service) Run(ctx context.Context) error {
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
+	if c, ok := s.api.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			s.log.Error("read API did not close cleanly", "err", err)
+		}
+	}
 	s.log.Info("fundledger stopped")
 	return nil
 }

@@ -160,19 +160,23 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 // The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written. Versions 5 to 10 differ, for the prefill,
+// ledger would not have written. Versions 5 to 11 differ, for the prefill,
 // only by the relay cursor (the other changes are in tables it leaves
-// empty, add or drop indexes or replace a trigger's function), so a build from before the journal became the outbox can be
-// compared with a build from after it (--compare).
+// empty, such as the access log of 011, add or drop indexes or replace a
+// trigger's function), so a build from before the journal became the
+// outbox can be compared with a build from after it (--compare).
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/010_grant_lookups.sql).
+	// to migrations/011_access_log.sql).
 	prefillOldest = 5
-	prefillNewest = 10
+	prefillNewest = 11
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6
+	// accessLogVersion is the migration that added the read API's access
+	// log (011_access_log.sql), a table the prefill leaves empty.
+	accessLogVersion = 11
 	// schemaVersionTable is where jackc/tern records the version
 	// (ledger/postgres.Migrate).
 	schemaVersionTable = "fundledger_schema_version"
@@ -196,8 +200,8 @@ var prefillColumns = map[string][]string{
 }
 
 // prefillEmpty are the ledger's other tables: a history of grants approved
-// and never paid leaves them empty.
-var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "signing_keys", "outbox", "consumer_state"}
+// and never paid leaves them empty (and the access log is the read API's).
+var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "signing_keys", "outbox", "consumer_state", "access_log"}
 
 // checkSchema says how the migrated database differs from the schema the
 // prefill mirrors: another migration version, a table it does not know,
@@ -238,7 +242,7 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) (int, error) {
 	known := map[string]bool{}
 	for _, t := range prefillEmpty {
 		known[t] = true
-		if have[t] == nil {
+		if have[t] == nil && (t != "access_log" || version >= accessLogVersion) {
 			problems = append(problems, fmt.Sprintf("table %s is gone", t))
 		}
 	}

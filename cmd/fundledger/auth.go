@@ -80,6 +80,9 @@ func (a *authSettings) apiFor(ctx context.Context, log *slog.Logger) (func(*post
 	}
 	log.Info("read API requires bearer tokens", "jwks", a.JWKS, "issuer", a.Issuer, "audience", a.Audience)
 	return func(store *postgres.Store) http.Handler {
-		return (&httpapi.API{Store: store, Log: log, Auth: auth}).Handler()
+		// The access log is written by its own writer; the handler's
+		// Close (at the stop) writes what it still holds.
+		al := httpapi.NewAccessLog(store, httpapi.AccessLogOptions{Log: log})
+		return (&httpapi.API{Store: store, Log: log, Auth: auth, AccessLog: al}).Handler()
 	}, nil
 }
