@@ -1,9 +1,12 @@
 package main
 
-// The read commands: what an officer or auditor asks of the books, read
-// straight from the ledger's database (DATABASE_URL) through the same
-// queries as the HTTP read API, so `--output json` prints what the API
-// returns.
+// The read commands: what an officer or auditor asks of the books. Two
+// ways: straight from the ledger's database (DATABASE_URL) through the
+// same queries as the HTTP read API, for an operator on the ledger's host;
+// or through the read API itself with a token (--api URL, --token-file or
+// FUNDLEDGER_TOKEN; apiclient.go), for officers and auditors, who then
+// read what their token allows. Either way `--output json` prints what
+// the API returns.
 
 import (
 	"context"
@@ -26,29 +29,61 @@ func init() {
 }
 
 // readCmd is the common start of a read command: flags parsed, format
-// resolved, store open.
+// resolved, the books open (the database, or the read API with --api).
 type readCmd struct {
 	*cmdFlags
-	out *string
-	db  *string
+	out       *string
+	db        *string
+	api       *string
+	tokenFile *string
 }
 
 func newReadCmd(name, synopsis, about string, minPos, maxPos int) *readCmd {
-	c := &readCmd{cmdFlags: newCLI(name, synopsis, about, minPos, maxPos)}
+	c := &readCmd{cmdFlags: newCLI(name, synopsis, about+readModes, minPos, maxPos)}
 	c.out = c.outputFlag()
 	c.db = c.databaseFlag()
+	c.api = c.fs.String("api", "", "read through the read API at this base URL (http(s)://host:port) with a token, instead of the database (default $FUNDLEDGER_API)")
+	c.tokenFile = c.fs.String("token-file", "", "file holding the bearer token for --api (default: the token in $FUNDLEDGER_TOKEN)")
 	return c
 }
 
-func (c *readCmd) start(ctx context.Context, args []string) (pos []string, out string, s *postgres.Store, err error) {
+// readModes ends every read command's help.
+const readModes = `
+
+Two ways to read: with DATABASE_URL (or --database-url), straight from the ledger's database, for
+an operator on the ledger's host; with --api URL (or FUNDLEDGER_API) and a token (--token-file FILE
+or FUNDLEDGER_TOKEN), through the read API, for officers and auditors, who see what their token's
+roles and funds allow. It exits with 5 when the read API refused the token (401: missing, expired or not
+for this ledger) or its rights (403: the roles do not allow this).`
+
+func (c *readCmd) start(ctx context.Context, args []string) (pos []string, out string, s booksReader, err error) {
 	if pos, err = c.parse(args); err != nil {
 		return nil, "", nil, err
 	}
 	if out, err = outputFormat(*c.out); err != nil {
 		return nil, "", nil, err
 	}
-	s, err = openStore(ctx, *c.db)
-	return pos, out, s, err
+	api := *c.api
+	if api == "" && *c.db == "" {
+		api = os.Getenv("FUNDLEDGER_API")
+	}
+	switch {
+	case api != "" && *c.db != "":
+		return nil, "", nil, usageError{"--api and --database-url exclude each other: read through the API or the database"}
+	case api != "":
+		s, err = newAPIClient(api, *c.tokenFile)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return pos, out, s, nil
+	case *c.tokenFile != "":
+		return nil, "", nil, usageError{"--token-file goes with --api: the database is read without a token"}
+	}
+	st, err := openStore(ctx, *c.db)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return pos, out, st, nil
 }
 
 func runFunds(ctx context.Context, args []string) error {
