@@ -260,6 +260,48 @@ func mustTime(t *testing.T, s string) time.Time {
 	return tm
 }
 
+type want func(x txn) bool
+
+type journalCase struct {
+	query string
+	want  []want
+	n     int // matches expected, to keep the oracle honest
+}
+
+// checkJournalCases walks each case's filtered journal with several limits
+// and compares it with the oracle: the case's conditions applied to the
+// whole unfiltered journal.
+func checkJournalCases(t *testing.T, f *searchFixture, all []txn, cases []journalCase) {
+	t.Helper()
+	for _, c := range cases {
+		var expect []int64
+		for _, x := range all {
+			ok := true
+			for _, w := range c.want {
+				ok = ok && w(x)
+			}
+			if ok {
+				expect = append(expect, x.Seq)
+			}
+		}
+		if len(expect) != c.n {
+			t.Fatalf("%s: the oracle finds %d transactions, the case says %d: fix the case", c.query, len(expect), c.n)
+		}
+		for _, limit := range []int{1, 2, 100} {
+			got := f.journalWalk(t, "f", c.query, limit)
+			if !slices.Equal(seqsOf(got), expect) && !(len(expect) == 0 && len(got) == 0) {
+				t.Errorf("%s (limit %d, ProgramLookupMax %d): seqs %v, want %v", c.query, limit, postgres.ProgramLookupMax, seqsOf(got), expect)
+				continue
+			}
+			for _, x := range got { // whole transactions, as the unfiltered journal has them
+				if !reflect.DeepEqual(x, all[x.Seq-1]) {
+					t.Errorf("%s: transaction %d = %+v, want %+v", c.query, x.Seq, x, all[x.Seq-1])
+				}
+			}
+		}
+	}
+}
+
 // TestJournalFilters checks each filter of CONTRACT.md section 7, and
 // combinations, against the same filter applied by hand to the whole
 // unfiltered journal, walking the pages with several limits.
@@ -271,16 +313,11 @@ func TestJournalFilters(t *testing.T) {
 	}
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
 	midnight2 := time.Date(2026, 3, 2, 0, 0, 0, 0, shanghai)
-	type want func(x txn) bool
 	ref := func(k, v string) want { return func(x txn) bool { return x.Refs[k] == v } }
 	typ := func(v string) want { return func(x txn) bool { return x.Type == v } }
 	from := func(at time.Time) want { return func(x txn) bool { return !mustTime(t, x.Time).Before(at) } }
 	to := func(at time.Time) want { return func(x txn) bool { return mustTime(t, x.Time).Before(at) } }
-	cases := []struct {
-		query string
-		want  []want
-		n     int // matches expected, to keep the oracle honest
-	}{
+	cases := []journalCase{
 		{"type=grant.batch.approved", []want{typ("grant.batch.approved")}, 2},
 		{"type=grant.approved", []want{typ("grant.approved")}, 5 + len(orderIDs)},
 		{"type=fund.opened", []want{typ("fund.opened")}, 0},
@@ -295,6 +332,8 @@ func TestJournalFilters(t *testing.T) {
 		{"program=care", []want{ref("program", "care")}, 9},
 		{"program=pension", []want{ref("program", "pension")}, 2 + len(orderIDs)},
 		{"program=Rare", []want{ref("program", "Rare")}, 1},
+		{"program=nope", []want{ref("program", "nope")}, 0},
+		{"program=care&type=grant.disbursed", []want{ref("program", "care"), typ("grant.disbursed")}, 2},
 		{"program=care&type=grant.approved", []want{ref("program", "care"), typ("grant.approved")}, 4},
 		{"grant_id=g-1&bank_ref=BR-3", []want{ref("grant_id", "g-1"), ref("bank_ref", "BR-3")}, 1},
 		{"grant_id=g-1&type=payment.returned", []want{ref("grant_id", "g-1"), typ("payment.returned")}, 1},
@@ -316,33 +355,11 @@ func TestJournalFilters(t *testing.T) {
 		{"from=2030-01-01", []want{from(time.Date(2030, 1, 1, 0, 0, 0, 0, shanghai))}, 0},
 		{"to=2020-01-01", []want{to(time.Date(2020, 1, 1, 0, 0, 0, 0, shanghai))}, 0},
 	}
-	for _, c := range cases {
-		var expect []int64
-		for _, x := range all {
-			ok := true
-			for _, w := range c.want {
-				ok = ok && w(x)
-			}
-			if ok {
-				expect = append(expect, x.Seq)
-			}
-		}
-		if len(expect) != c.n {
-			t.Fatalf("%s: the oracle finds %d transactions, the case says %d: fix the case", c.query, len(expect), c.n)
-		}
-		for _, limit := range []int{1, 2, 100} {
-			got := f.journalWalk(t, "f", c.query, limit)
-			if !slices.Equal(seqsOf(got), append([]int64{}, expect...)) && !(len(expect) == 0 && len(got) == 0) {
-				t.Errorf("%s (limit %d): seqs %v, want %v", c.query, limit, seqsOf(got), expect)
-				continue
-			}
-			for _, x := range got { // whole transactions, as the unfiltered journal has them
-				if !reflect.DeepEqual(x, all[x.Seq-1]) {
-					t.Errorf("%s: transaction %d = %+v, want %+v", c.query, x.Seq, x, all[x.Seq-1])
-				}
-			}
-		}
+	for _, lookup := range []int{postgres.ProgramLookupMax, 0} { // a program through its grants, or by walking
+		postgres.ProgramLookupMax = lookup
+		checkJournalCases(t, f, all, cases)
 	}
+	postgres.ProgramLookupMax = 1000
 
 	t.Run("after_seq inside a filtered walk", func(t *testing.T) {
 		var p journalPage
@@ -480,15 +497,21 @@ func TestGrantsList(t *testing.T) {
 		{"state=open", match(func(g grantObj) bool { return g["grant_id"] != "g-2" && g["grant_id"] != "g-6" })},
 		{"beneficiary_ref=" + benA + "&program=care&state=open", []string{"g-1", "g-5"}},
 		{"program=nope", []string{}},
+		{"program=care&beneficiary_ref=" + benB, []string{"g-6"}},
+		{"program=Rare&state=open", []string{"r-1"}},
 	} {
 		if len(c.want) == 0 && c.query != "program=nope" {
 			t.Fatalf("%s: empty oracle", c.query)
 		}
-		for _, limit := range []int{1, 3, 100} {
-			if got := idsOf(f.grantsWalk(t, "f", c.query, limit)); !slices.Equal(got, c.want) {
-				t.Errorf("%s (limit %d): %v, want %v", c.query, limit, got, c.want)
+		for _, lookup := range []int{1000, 0} { // a program through its grants, or by walking
+			postgres.ProgramLookupMax = lookup
+			for _, limit := range []int{1, 3, 100} {
+				if got := idsOf(f.grantsWalk(t, "f", c.query, limit)); !slices.Equal(got, c.want) {
+					t.Errorf("%s (limit %d, ProgramLookupMax %d): %v, want %v", c.query, limit, lookup, got, c.want)
+				}
 			}
 		}
+		postgres.ProgramLookupMax = 1000
 	}
 	t.Run("after a grant_id that does not exist", func(t *testing.T) {
 		var p grantPage

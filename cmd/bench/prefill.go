@@ -160,7 +160,7 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 // The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written. Versions 5 to 11 differ, for the prefill,
+// ledger would not have written. Versions 5 to 12 differ, for the prefill,
 // only by the relay cursor (the other changes are in tables it leaves
 // empty, such as the access log of 011, add or drop indexes or replace a
 // trigger's function), so a build from before the journal became the
@@ -168,9 +168,9 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/011_access_log.sql).
+	// to migrations/012_journal_search.sql).
 	prefillOldest = 5
-	prefillNewest = 11
+	prefillNewest = 12
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6

@@ -5,28 +5,34 @@ package postgres
 // usage against each program's cap.
 //
 // They are made to stay fast on a fund of millions of transactions without
-// costing the write path more than it must (docs/performance.md, "The read
-// API's filters on a big fund"):
+// costing the write path more than they must (docs/performance.md, "The
+// read API's filters on a big fund", has the times and what the indexes
+// cost):
 //
 //   - a time range becomes a range of seq: a fund's recorded times never go
 //     backwards (ledger.nowOrHead, checked by verify), so the first and
 //     last transaction of the range are found by binary search over the
 //     journal's primary key, a few dozen probes;
 //   - a grant's transactions are those grant_activity lists for it (the
-//     grant's history, kept by the write path already, keyed by grant), and
-//     a beneficiary's are the approvals of its grants, found by the index on
-//     grants (fund_id, beneficiary_ref); each is then checked against the
-//     journal row's refs, so these tables only narrow the search;
-//   - every other filter walks the journal's primary key (fund_id, seq) in
-//     keyset order, testing each row, and stops at the page's limit: quick
-//     for a common value, a walk of the whole range for a value that does
-//     not occur; a bank reference, rare by nature, uses the partial index
-//     journal_bank_ref (migration 010).
+//     grant's history, kept by the write path already, keyed by grant); a
+//     beneficiary's are the approvals of its grants, found by the index
+//     grants_beneficiary; a small program's are those of the grants of its
+//     beneficiaries, whom cap_usage lists by program. Each row found is
+//     then tested against the journal row's refs, so these tables only
+//     narrow the search, they never decide what matches;
+//   - a bank reference, rare by nature, and a type other than the three
+//     common ones use the partial indexes journal_bank_ref and
+//     journal_rare_type (migration 012);
+//   - everything else (a common type, a big program, no filter) walks the
+//     journal's primary key (fund_id, seq) in keyset order, testing each
+//     row, and stops at the page's limit: quick, as a common value is
+//     found every few rows.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,7 +150,18 @@ func (s *Store) JournalFiltered(ctx context.Context, fundID string, afterSeq int
 		if lo >= hi {
 			return nil
 		}
-		sql, args := journalFilterSQL(fundID, lo, hi, limit, f)
+		if err := customPlans(ctx, tx); err != nil {
+			return err
+		}
+		byProgram := false
+		if f.Program != "" && f.GrantID == "" && f.BeneficiaryRef == "" {
+			k, err := programSize(ctx, tx, fundID, f.Program)
+			if err != nil || k == 0 {
+				return err
+			}
+			byProgram = k <= ProgramLookupMax
+		}
+		sql, args := journalFilterSQL(fundID, lo, hi, limit, f, byProgram)
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return fmt.Errorf("read journal: %w", err)
@@ -166,6 +183,18 @@ func (s *Store) JournalFiltered(ctx context.Context, fundID string, afterSeq int
 		return nil, err
 	}
 	return page, nil
+}
+
+// customPlans makes the planner plan each statement of tx with its
+// parameters' values, never with a generic plan cached for the statement:
+// which index serves a search depends on the value (a common type walks
+// the primary key, a rare one its index), and a generic plan picks one
+// for all.
+func customPlans(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return fmt.Errorf("set plan_cache_mode: %w", err)
+	}
+	return nil
 }
 
 // lastRecordedBefore is the last seq of the fund recorded before t (0 when
@@ -195,11 +224,52 @@ func lastRecordedBefore(ctx context.Context, tx pgx.Tx, fundID string, head int6
 	return seq, nil
 }
 
+// ProgramLookupMax is the size of a program, in (beneficiary, year) rows
+// of cap_usage, up to which a search by program goes through the
+// program's beneficiaries and their grants rather than walking the journal
+// or the grants in order. A bigger program is common enough for the walk
+// to find a page quickly, unless it is much younger than the fund (see
+// docs/performance.md). A variable so tests can take either way.
+var ProgramLookupMax = 1000
+
+// programSize counts the program's (beneficiary, year) rows in cap_usage,
+// up to ProgramLookupMax+1. The write path keeps a row for every
+// beneficiary and calendar year a grant of the program was approved in
+// (the cap's usage, also when the program has no cap), and never deletes
+// one: 0 means no transaction of the fund names the program.
+func programSize(ctx context.Context, tx pgx.Tx, fundID, program string) (int, error) {
+	var k int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM cap_usage WHERE fund_id = $1 AND program = $2 LIMIT $3) c`,
+		fundID, program, ProgramLookupMax+1).Scan(&k)
+	if err != nil {
+		return 0, fmt.Errorf("size program %q: %w", program, err)
+	}
+	return k, nil
+}
+
+// programGrantsSQL selects the grants of fund $1 in one program (the
+// placeholder it is formatted with) through the program's beneficiaries
+// in cap_usage and the index grants_beneficiary.
+const programGrantsSQL = `
+	SELECT g.* FROM (SELECT DISTINCT beneficiary_ref FROM cap_usage WHERE fund_id = $1 AND program = %[1]s) u
+	  JOIN grants g ON g.fund_id = $1 AND g.beneficiary_ref = u.beneficiary_ref
+	 WHERE g.program = %[1]s`
+
+// commonTypes are the types that make the bulk of a fund's journal, left
+// out of the index journal_rare_type (migrations/012_journal_search.sql):
+// a page of one of them is found by walking the primary key.
+var commonTypes = []string{"grant.approved", "grant.batch.approved", "grant.disbursed"}
+
+// rareTypeSQL is journal_rare_type's WHERE clause, word for word, for the
+// planner to see that the index serves a search by a rare type.
+const rareTypeSQL = `j.type NOT IN ('grant.approved', 'grant.batch.approved', 'grant.disbursed')`
+
 // journalFilterSQL is the query of one filtered page of transactions
 // after lo and up to hi. The conditions on the journal row are always all
 // there; what drives the search depends on the filter (see the top of this
-// file).
-func journalFilterSQL(fundID string, lo, hi int64, limit int, f JournalFilter) (string, []any) {
+// file); byProgram drives a search by program (alone among the refs) from
+// its grants.
+func journalFilterSQL(fundID string, lo, hi int64, limit int, f JournalFilter, byProgram bool) (string, []any) {
 	args := []any{fundID, lo, hi}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -208,6 +278,9 @@ func journalFilterSQL(fundID string, lo, hi int64, limit int, f JournalFilter) (
 	cond := []string{"j.fund_id = $1", "j.seq > $2", "j.seq <= $3"}
 	if f.Type != "" {
 		cond = append(cond, "j.type = "+arg(f.Type))
+		if !slices.Contains(commonTypes, f.Type) {
+			cond = append(cond, rareTypeSQL)
+		}
 	}
 	if !f.From.IsZero() {
 		cond = append(cond, "j.recorded_at >= "+arg(f.From))
@@ -241,6 +314,12 @@ func journalFilterSQL(fundID string, lo, hi int64, limit int, f JournalFilter) (
 		           JOIN grant_activity a ON a.fund_id = g.fund_id AND a.grant_id = g.grant_id
 		          WHERE g.fund_id = $1 AND g.beneficiary_ref = ` + refArg["beneficiary_ref"] + ` AND a.kind = 'approved'
 		            AND a.journal_seq > $2 AND a.journal_seq <= $3)
+		       ` + cols + ` FROM c JOIN journal j ON j.fund_id = $1 AND j.seq = c.seq WHERE ` + where
+	case byProgram:
+		sql = `WITH c AS MATERIALIZED (
+		         SELECT DISTINCT a.journal_seq AS seq FROM (` + fmt.Sprintf(programGrantsSQL, refArg["program"]) + `) g
+		           JOIN grant_activity a ON a.fund_id = g.fund_id AND a.grant_id = g.grant_id
+		          WHERE a.journal_seq > $2 AND a.journal_seq <= $3)
 		       ` + cols + ` FROM c JOIN journal j ON j.fund_id = $1 AND j.seq = c.seq WHERE ` + where
 	default:
 		sql = cols + ` FROM journal j WHERE ` + where
@@ -332,14 +411,19 @@ var grantStateSQL = map[string]string{
 // payments and history as Grant returns it. An unknown state is a
 // ReadError of kind ErrOutOfRange.
 //
-// Without a beneficiary the list walks the index grants_id_bytes (fund_id,
-// grant_id COLLATE "C") in order, testing program and state on the way;
-// with one, the index grants_beneficiary finds its few grants.
+// With a beneficiary the index grants_beneficiary finds its few grants;
+// with a program of at most ProgramLookupMax (beneficiary, year) rows,
+// the same index finds the grants of its beneficiaries; otherwise the
+// list walks the index grants_id_bytes (fund_id, grant_id COLLATE "C") in
+// order, testing the filters on the way.
 func (s *Store) Grants(ctx context.Context, fundID string, f GrantFilter, after string, limit int) (*GrantPage, error) {
 	limit = clampLimit(limit)
 	page := &GrantPage{Grants: []*Grant{}, NextAfter: after}
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		if _, err := loadHead(ctx, tx, fundID); err != nil {
+			return err
+		}
+		if err := customPlans(ctx, tx); err != nil {
 			return err
 		}
 		args := []any{fundID, after}
@@ -351,8 +435,19 @@ func (s *Store) Grants(ctx context.Context, fundID string, f GrantFilter, after 
 		if f.BeneficiaryRef != "" {
 			cond = append(cond, "beneficiary_ref = "+arg(f.BeneficiaryRef))
 		}
+		from := "grants"
 		if f.Program != "" {
-			cond = append(cond, "program = "+arg(f.Program))
+			p := arg(f.Program)
+			cond = append(cond, "program = "+p)
+			if f.BeneficiaryRef == "" {
+				k, err := programSize(ctx, tx, fundID, f.Program)
+				if err != nil || k == 0 {
+					return err
+				}
+				if k <= ProgramLookupMax {
+					from = `(WITH c AS MATERIALIZED (` + fmt.Sprintf(programGrantsSQL, p) + `) SELECT * FROM c) g`
+				}
+			}
 		}
 		if f.State != "" {
 			c, ok := grantStateSQL[f.State]
@@ -361,7 +456,7 @@ func (s *Store) Grants(ctx context.Context, fundID string, f GrantFilter, after 
 			}
 			cond = append(cond, c)
 		}
-		sums, evs, err := readGrantSummaries(ctx, tx, fundID, `SELECT `+grantSummaryCols+` FROM grants WHERE `+strings.Join(cond, " AND ")+
+		sums, evs, err := readGrantSummaries(ctx, tx, fundID, `SELECT `+grantSummaryCols+` FROM `+from+` WHERE `+strings.Join(cond, " AND ")+
 			` ORDER BY grant_id COLLATE "C" LIMIT `+arg(int32(limit)), args...)
 		if err != nil {
 			return err
