@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,19 +100,38 @@ func runPublish(ctx context.Context, args []string) error {
 			return usageError{err.Error() + " (set NATS_URL or --nats-url)"}
 		}
 	}
-	nc, err := nats.Connect(url, nats.Name("fundledger publish"), nats.Timeout(5*time.Second))
+	auth, err := jetstream.AuthFromEnv().Options()
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", url, err)
+		return usageError{err.Error()}
+	}
+	// A publisher's NATS user may publish only its own fund's subjects
+	// (docs/security.md): what the server refuses is said once, at once,
+	// and the look at the streams, which such a user may not make, is
+	// skipped rather than waited out.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var refusedOnce sync.Once
+	refused := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		switch {
+		case !errors.Is(err, nats.ErrPermissionViolation):
+		case strings.Contains(err.Error(), "$JS.API."):
+			cancel() // the look at the streams: not this user's to make
+		default:
+			refusedOnce.Do(func() { fmt.Fprintln(os.Stderr, "fundledger publish: the NATS server refused:", err) })
+		}
+	})
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("fundledger publish"), nats.Timeout(5 * time.Second), refused}, auth...)...)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", jetstream.Redact(url), err)
 	}
 	defer nc.Close()
 	js, err := njs.New(nc, njs.WithPublishAsyncMaxPending(*maxPending), njs.WithPublishAsyncTimeout(*timeout))
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = jetstream.EnsureStreams(sctx, js)
 	cancel()
-	if err != nil {
+	if err != nil && !errors.Is(nc.LastError(), nats.ErrPermissionViolation) {
 		return err
 	}
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fundledger/fundledger/events/jetstream"
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/fundledger/fundledger/service"
 )
@@ -116,6 +117,10 @@ func serveSettings(args []string) (*service.Config, *authSettings, error) {
 	}
 	if cfg.NATSURL == "" {
 		cfg.NATSURL = os.Getenv("NATS_URL")
+	}
+	cfg.NATSAuth = jetstream.AuthFromEnv()
+	if _, err := cfg.NATSAuth.Options(); err != nil {
+		return nil, nil, usageError{err.Error()}
 	}
 	if auth.JWKS == "" {
 		auth.JWKS = os.Getenv("AUTH_JWKS")

@@ -16,10 +16,11 @@ import (
 )
 
 // Connect dials NATS and keeps reconnecting for ever: the service waits
-// for a restarted server rather than giving up.
-func Connect(url, name string) (*nats.Conn, error) {
-	return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(true), nats.ReconnectBufSize(64<<20))
+// for a restarted server rather than giving up. opts add the credentials
+// and TLS (ConnAuth.Options).
+func Connect(url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(url, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true), nats.ReconnectBufSize(64 << 20)}, opts...)...)
 }
 
 // EnsureStreams creates FUND_EVENTS and LEDGER_OUT with file storage when
