@@ -173,7 +173,7 @@ var contractRights = map[string][]string{
 // /v1/<kind>/... or /v1/funds/{fund_id}/<kind>/...
 func resourceOf(pattern string) string {
 	_, p, _ := strings.Cut(pattern, " ")
-	seg := strings.Split(strings.TrimPrefix(p, "/v1/"), "/")
+	seg := strings.Split(strings.TrimPrefix(strings.TrimPrefix(p, "/"), "v1/"), "/")
 	if seg[0] == "funds" && len(seg) > 2 {
 		return seg[2]
 	}
@@ -227,6 +227,7 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 	}
 	expired := l.key.Sign(t, testauth.Std("old", allRoles, []string{"*"}).With("exp", time.Now().Add(-time.Hour).Unix()))
 	forged := testauth.NewKey(t, jwa.ES256(), "k1").Sign(t, testauth.Std("mallory", allRoles, []string{"*"}))
+	huge := l.key.Sign(t, testauth.Std("big", allRoles, []string{"*"}).With("pad", strings.Repeat("x", 100<<10)))
 	noRoles := l.token(nil, []string{"*"})
 	unknownRole := l.token([]string{"admin", "root"}, []string{"*"})
 	otherFund := l.token(allRoles, []string{fundW})
@@ -245,7 +246,7 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 				}
 				return
 			}
-			for _, tok := range []string{"", "garbage", forged, expired} {
+			for _, tok := range []string{"", "garbage", forged, expired, huge} {
 				l.want(path, tok, http.StatusUnauthorized)
 			}
 			if rule.AnyToken {
