@@ -728,6 +728,10 @@ func (u *urlKeys) current(ctx context.Context) (*keySet, error) {
 		}
 		return nil, err
 	case now.Sub(at) >= u.maxStale:
+		if now.Sub(tried) < u.minGap {
+			// Tried a moment ago and failed: refuse without asking again.
+			return nil, fmt.Errorf("keys fetched %s ago and the JWKS URL does not answer: %v", now.Sub(at).Round(time.Second), err)
+		}
 		if ferr := u.fetch(ctx); ferr != nil {
 			return nil, fmt.Errorf("keys fetched %s ago and the JWKS URL does not answer: %w", now.Sub(at).Round(time.Second), ferr)
 		}

@@ -364,3 +364,44 @@ func TestClaimsOfTheWrongType(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKSURLStale: keys whose URL stopped answering are used for a while,
+// then every token is refused until it answers again.
+func TestJWKSURLStale(t *testing.T) {
+	c := &clock{t: time.Now()}
+	k := testauth.NewKey(t, jwa.ES256(), "k")
+	srv := testauth.Serve(t, k)
+	a, err := httpapi.NewAuthenticator(context.Background(), httpapi.AuthConfig{JWKS: srv.URL, Issuer: testauth.Issuer,
+		Now: c.Now, Log: quiet, RefreshEvery: time.Minute, MaxStale: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func() error {
+		_, err := a.Authenticate(context.Background(), k.Sign(t, testauth.Std("x", []string{"officer"}, []string{"f"}).With("exp", c.Now().Add(time.Hour).Unix()).With("iat", c.Now().Unix()).With("nbf", c.Now().Unix())))
+		return err
+	}
+	if err := try(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Fail(true)
+	c.Add(5 * time.Minute)
+	if err := try(); err != nil {
+		t.Fatalf("keys 5 minutes old, the issuer down: %v", err)
+	}
+	c.Add(6 * time.Minute)
+	if err := try(); err == nil || !strings.Contains(err.Error(), "does not answer") {
+		t.Fatalf("keys 11 minutes old, the issuer down: %v, want refused", err)
+	}
+	before := srv.Fetches()
+	for i := 0; i < 10; i++ {
+		_ = try()
+	}
+	if n := srv.Fetches() - before; n > 1 {
+		t.Errorf("%d fetches for 10 tokens while the issuer is down, want at most 1", n)
+	}
+	srv.Fail(false)
+	c.Add(3 * time.Second)
+	if err := try(); err != nil {
+		t.Fatalf("after the issuer came back: %v", err)
+	}
+}
