@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -230,11 +231,11 @@ func NewAuthenticator(ctx context.Context, cfg AuthConfig) (*Authenticator, erro
 	}
 	a := &Authenticator{issuer: cfg.Issuer, audience: cfg.Audience, now: cfg.Now, log: cfg.Log}
 	if strings.HasPrefix(cfg.JWKS, "https://") || strings.HasPrefix(cfg.JWKS, "http://") {
-		src := &urlKeys{url: cfg.JWKS, client: cfg.Client, every: cfg.RefreshEvery, minGap: cfg.MinRefetch,
+		src := &urlKeys{url: cfg.JWKS, shown: redactURL(cfg.JWKS), client: cfg.Client, every: cfg.RefreshEvery, minGap: cfg.MinRefetch,
 			maxStale: cfg.MaxStale, now: cfg.Now, log: cfg.Log}
 		src.defaults()
 		if err := src.fetch(ctx); err != nil {
-			cfg.Log.Warn("JWKS not fetched yet; every token is refused until it is", "jwks", cfg.JWKS, "err", err.Error())
+			cfg.Log.Warn("JWKS not fetched yet; every token is refused until it is", "jwks", src.shown, "err", err.Error())
 		}
 		a.keys = src
 		return a, nil
@@ -609,6 +610,7 @@ func (f *fileKeys) refresh(context.Context) (*keySet, error) {
 // urlKeys is a JWKS fetched over HTTP(S).
 type urlKeys struct {
 	url      string
+	shown    string // url without a password, for the log
 	client   *http.Client
 	every    time.Duration
 	minGap   time.Duration
@@ -622,6 +624,15 @@ type urlKeys struct {
 	tried     time.Time // last attempt, good or not
 	err       error     // of the last attempt
 	inFlight  chan struct{}
+}
+
+// redactURL is a URL as the log may show it: without its user's password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 func (u *urlKeys) defaults() {
@@ -667,13 +678,13 @@ func (u *urlKeys) fetch(ctx context.Context) error {
 	close(ch)
 	if err != nil {
 		if u.err == nil || u.err.Error() != err.Error() {
-			u.log.Error("JWKS fetch failed", "jwks", u.url, "err", err.Error())
+			u.log.Error("JWKS fetch failed", "jwks", u.shown, "err", err.Error())
 		}
 		u.err = err
 		return err
 	}
 	if u.set != nil && len(set.keys) != len(u.set.keys) {
-		u.log.Info("JWKS keys changed", "jwks", u.url, "keys", len(set.keys))
+		u.log.Info("JWKS keys changed", "jwks", u.shown, "keys", len(set.keys))
 	}
 	u.set, u.fetchedAt, u.err = set, u.now(), nil
 	return nil
@@ -704,7 +715,7 @@ func (u *urlKeys) get(ctx context.Context) (*keySet, error) {
 	}
 	set, skipped, err := parseKeySet(b)
 	for _, s := range skipped {
-		u.log.Warn("JWKS key left out", "jwks", u.url, "key", s)
+		u.log.Warn("JWKS key left out", "jwks", u.shown, "key", s)
 	}
 	return set, err
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/fundledger/fundledger/events/jetstream"
 	"github.com/fundledger/fundledger/httpapi"
 	"github.com/fundledger/fundledger/ledger/postgres"
 )
@@ -78,7 +79,7 @@ func (a *authSettings) apiFor(ctx context.Context, log *slog.Logger) (func(*post
 	if err != nil {
 		return nil, err
 	}
-	log.Info("read API requires bearer tokens", "jwks", a.JWKS, "issuer", a.Issuer, "audience", a.Audience)
+	log.Info("read API requires bearer tokens", "jwks", jetstream.Redact(a.JWKS), "issuer", a.Issuer, "audience", a.Audience)
 	return func(store *postgres.Store) http.Handler {
 		// The access log is written by its own writer; the handler's
 		// Close (at the stop) writes what it still holds.
