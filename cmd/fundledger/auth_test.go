@@ -5,11 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fundledger/fundledger/internal/testauth"
+	"github.com/fundledger/fundledger/internal/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/lestrrat-go/jwx/v3/jwa"
 )
 
 func TestLoopbackAddr(t *testing.T) {
@@ -97,5 +107,81 @@ func TestOpenAPIWarns(t *testing.T) {
 	var rec struct{ Level, Msg string }
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || rec.Level != "WARN" || !strings.Contains(rec.Msg, "open") {
 		t.Errorf("log %q, want a WARN that the API is open", buf.String())
+	}
+}
+
+// TestServeWithTokens runs `fundledger serve` with AUTH_JWKS (a file) and
+// AUTH_ISSUER: the read API wants a token, and every request with one is
+// in the access log, the last ones written at the stop.
+func TestServeWithTokens(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	key := testauth.NewKey(t, jwa.RS256(), "2026-1")
+	jwks := filepath.Join(dir, "jwks.json")
+	testauth.WriteJWKS(t, jwks, key)
+	db := testenv.NewDatabase(t)
+	port := freePort(t)
+	serve := exec.Command(bin, "serve")
+	serve.Env = append(envWithout("DATABASE_URL", "NATS_URL", "NATS_CREDS", "NATS_NKEY", "HTTP_ADDR", "AUTH_JWKS", "AUTH_ISSUER",
+		"AUTH_AUDIENCE", "FUNDLEDGER_DATA_DIR"),
+		"DATABASE_URL="+db, "AUTH_JWKS="+jwks, "AUTH_ISSUER="+testauth.Issuer, fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port),
+		"FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"))
+	var log syncBuffer
+	serve.Stderr = &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = serve.Process.Signal(os.Interrupt)
+			_ = serve.Wait()
+		}
+	}
+	defer stop()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get := func(path, token string) (int, http.Header, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	waitFor(t, 60*time.Second, "serve to answer", func() bool { code, _, _ := get("/healthz", ""); return code == 200 },
+		func() string { return log.String() })
+
+	code, h, body := get("/v1/funds", "")
+	if code != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") || !json.Valid([]byte(body)) {
+		t.Errorf("no token: %d %q %s", code, h.Get("WWW-Authenticate"), body)
+	}
+	officer := key.Sign(t, testauth.Std("li.wei", []string{"officer"}, []string{"*"}))
+	if code, _, body := get("/v1/funds", officer); code != 200 {
+		t.Errorf("officer: %d %s", code, body)
+	}
+	if code, _, body := get("/v1/keys", ""); code != 200 {
+		t.Errorf("keys without a token: %d %s", code, body)
+	}
+	for i := 0; i < 3; i++ {
+		get(fmt.Sprintf("/v1/funds?i=%d", i), officer)
+	}
+	stop()
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM access_log WHERE sub = 'li.wei'`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("access log holds %d of li.wei's 4 requests (%v)\n%s", n, err, log.String())
+	}
+	if strings.Contains(log.String(), officer) {
+		t.Error("serve logged a token")
 	}
 }
