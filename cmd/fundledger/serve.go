@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fundledger/fundledger/httpapi"
 	"log/slog"
 	"os"
 	"strconv"
@@ -92,6 +93,11 @@ func serveConfig(args []string) (*service.Config, *authSettings, error) {
 	cfg, auth, err := serveSettings(args)
 	if err == nil {
 		err = auth.check(cfg.HTTPAddr)
+	}
+	if err == nil { // a bad FUNDLEDGER_TZ stops serve now, not a request later
+		if _, zerr := httpapi.Zone(); zerr != nil {
+			err = usageError{zerr.Error()}
+		}
 	}
 	if err != nil {
 		return nil, nil, err

@@ -27,6 +27,10 @@ func TestServeConfig(t *testing.T) {
 			t.Errorf("HOLD_WINDOW=%q: %v, want %v", c.env, cfg.HoldWindow, c.want)
 		}
 	}
+	t.Setenv("FUNDLEDGER_TZ", "Mars/Olympus_Mons")
+	if _, _, err := serveConfig(nil); err == nil || !strings.Contains(err.Error(), "FUNDLEDGER_TZ") {
+		t.Errorf("an unknown FUNDLEDGER_TZ: %v, want serve refused naming it", err)
+	}
 }
 
 // TestServeLogsJSON: serve and migrate without DATABASE_URL fail with a usage error,
