@@ -118,11 +118,8 @@ type RejectionRecord struct {
 
 // View is the rejection's wire shape (CONTRACT.md section 4).
 func (r *RejectionRecord) View(seq int64) events.RejectionView {
-	return events.NewRejectionView(seq, r.EventID, r.Type, r.FundID, r.Rejection, ReceivedText(r.ReceivedAt), r.Raw, r.Header)
+	return events.NewRejectionView(seq, r.EventID, r.Type, r.FundID, r.Rejection, TimeText(r.ReceivedAt), r.Raw, r.Header)
 }
-
-// ReceivedText is a rejection's received_at on the wire.
-func ReceivedText(t time.Time) string { return TimeText(t) }
 
 // Outbound is one message for the relay to publish after the commit.
 type Outbound struct {

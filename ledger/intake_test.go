@@ -1167,7 +1167,7 @@ func TestIntakeHeldRefusal(t *testing.T) {
 		if err := json.Unmarshal(c.out.Outbox[0].Payload, &v); err != nil {
 			t.Fatal(err)
 		}
-		if v.ReceivedAt != ledger.ReceivedText(first) || fmt.Sprint(v.RawHeaders) != fmt.Sprint(c.msg.Header) || v.Raw != string(c.msg.Data) {
+		if v.ReceivedAt != ledger.TimeText(first) || fmt.Sprint(v.RawHeaders) != fmt.Sprint(c.msg.Header) || v.Raw != string(c.msg.Data) {
 			t.Errorf("%s: payload %s", c.id, c.out.Outbox[0].Payload)
 		}
 	}
