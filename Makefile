@@ -1,7 +1,7 @@
 # fundledger — common tasks. Every target is phony; see scripts/ for details.
 GO ?= go
 
-.PHONY: build test demo bench faults fuzz fuzz-diff migrate lint clean
+.PHONY: build test demo bench faults fuzz migrate lint clean
 
 build:
 	$(GO) build -o bin/fundledger ./cmd/fundledger
@@ -24,12 +24,6 @@ faults:
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime 60s ./events/
-
-# The decoder against the one it replaced (events/internal/decodev1), in
-# structured and binary mode; one worker, as the machine is shared.
-FUZZTIME ?= 10m
-fuzz-diff:
-	$(GO) test -run '^$$' -fuzz FuzzDifferential -fuzztime $(FUZZTIME) -parallel 1 ./events/
 
 # Needs DATABASE_URL (e.g. DATABASE_URL=$$(bash scripts/pg-ensure.sh) make migrate).
 migrate:

@@ -2,8 +2,6 @@ package events
 
 import (
 	"testing"
-
-	"github.com/fundledger/fundledger/events/internal/decodev1"
 )
 
 // BenchmarkDecodeGrant is the cost of one ordinary event.
@@ -36,31 +34,6 @@ func BenchmarkDecodeGrantBinary(b *testing.B) {
 	b.SetBytes(int64(len(m.Data)))
 	for b.Loop() {
 		if d := DecodeMessage(m); d.Rejection != nil {
-			b.Fatal(d.Rejection)
-		}
-	}
-}
-
-// BenchmarkDecodeV1Grant and BenchmarkDecodeV1Batch10000 run the decoder
-// before the single-pass rewrite on the same messages, so the two can be
-// compared on one machine under one load.
-func BenchmarkDecodeV1Grant(b *testing.B) {
-	raw := message(b, TypeGrantApproved)
-	subject := subjectOf(TypeGrantApproved)
-	b.SetBytes(int64(len(raw)))
-	for b.Loop() {
-		if d := decodev1.Decode(subject, raw); d.Rejection != nil {
-			b.Fatal(d.Rejection)
-		}
-	}
-}
-
-func BenchmarkDecodeV1Batch10000(b *testing.B) {
-	raw := message(b, TypeGrantBatchApproved, data("lines", lines(MaxBatchLines)))
-	subject := subjectOf(TypeGrantBatchApproved)
-	b.SetBytes(int64(len(raw)))
-	for b.Loop() {
-		if d := decodev1.Decode(subject, raw); d.Rejection != nil {
 			b.Fatal(d.Rejection)
 		}
 	}

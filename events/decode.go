@@ -463,6 +463,7 @@ func decodeAllocationApproved(f *fields, fund string) Event {
 		ToFundID:     to,
 		Amount:       f.money("amount"),
 		ApprovedBy:   f.id("approved_by"),
+		ApprovedOn:   f.optDate("approved_on"),
 	})
 }
 
@@ -548,10 +549,11 @@ func decodeGrantDisbursed(f *fields, _ string) Event {
 
 func decodePaymentReturned(f *fields, _ string) Event {
 	return f.done(PaymentReturned{
-		GrantID:   f.id("grant_id"),
-		PaymentID: f.id("payment_id"),
-		Amount:    f.money("amount"),
-		Reason:    f.text("reason", MaxTextRunes),
+		GrantID:    f.id("grant_id"),
+		PaymentID:  f.id("payment_id"),
+		Amount:     f.money("amount"),
+		Reason:     f.text("reason", MaxTextRunes),
+		ReturnedOn: f.optDate("returned_on"),
 	})
 }
 
@@ -560,16 +562,18 @@ func decodeGrantCancelled(f *fields, _ string) Event {
 		GrantID:     f.id("grant_id"),
 		CancelledBy: f.id("cancelled_by"),
 		Reason:      f.text("reason", MaxTextRunes),
+		CancelledOn: f.optDate("cancelled_on"),
 	})
 }
 
 func decodeGrantRecovered(f *fields, _ string) Event {
 	return f.done(GrantRecovered{
-		GrantID:    f.id("grant_id"),
-		RecoveryID: f.id("recovery_id"),
-		Amount:     f.money("amount"),
-		BankRef:    f.text("bank_ref", MaxTextRunes),
-		Reason:     f.text("reason", MaxTextRunes),
+		GrantID:     f.id("grant_id"),
+		RecoveryID:  f.id("recovery_id"),
+		Amount:      f.money("amount"),
+		BankRef:     f.text("bank_ref", MaxTextRunes),
+		Reason:      f.text("reason", MaxTextRunes),
+		RecoveredOn: f.optDate("recovered_on"),
 	})
 }
 

@@ -360,8 +360,7 @@ func (c decodeCase) build(t testing.TB) (subject string, raw []byte) {
 	return subject, raw
 }
 
-// allDecodeCases are the table cases of the decode tests, which also seed
-// FuzzDifferential.
+// allDecodeCases are the table cases of the decode tests.
 func allDecodeCases(t testing.TB) []decodeCase {
 	var all []decodeCase
 	for _, cs := range [][]decodeCase{jsonAndSizeCases(t), envelopeCases(t), subjectCases(), dataFieldCases(), batchCases()} {
@@ -668,6 +667,16 @@ func dataFieldCases() []decodeCase {
 		{name: "returned amount exponent", typ: TypePaymentReturned, edits: []edit{data("amount", "1e3")}, code: InvalidAmount, msg: "exponent"},
 		{name: "cancelled cancelled_by missing", typ: TypeGrantCancelled, edits: []edit{data("cancelled_by", absent)}, code: MissingField},
 		{name: "cancelled reason empty", typ: TypeGrantCancelled, edits: []edit{data("reason", "")}, code: MissingField},
+		// the optional business dates of section 3: absent, null or "" is no date; a bad one is invalid_field
+		{name: "returned_on given", typ: TypePaymentReturned, edits: []edit{data("returned_on", "2026-05-31")}},
+		{name: "returned_on null", typ: TypePaymentReturned, edits: []edit{data("returned_on", nil)}},
+		{name: "returned_on not a date", typ: TypePaymentReturned, edits: []edit{data("returned_on", "2026-02-30")}, code: InvalidField, msg: "data.returned_on"},
+		{name: "cancelled_on a number", typ: TypeGrantCancelled, edits: []edit{data("cancelled_on", 20260302)}, code: InvalidField, msg: "data.cancelled_on"},
+		{name: "cancelled_on given", typ: TypeGrantCancelled, edits: []edit{data("cancelled_on", "2026-03-02")}},
+		{name: "recovered_on with a time", typ: TypeGrantRecovered, edits: []edit{data("recovered_on", "2026-03-02T00:00:00Z")}, code: InvalidField, msg: "data.recovered_on"},
+		{name: "recovered_on empty", typ: TypeGrantRecovered, edits: []edit{data("recovered_on", "")}},
+		{name: "allocation approved_on given", typ: TypeAllocationApproved, edits: []edit{data("approved_on", "2026-03-02")}},
+		{name: "allocation approved_on slashes", typ: TypeAllocationApproved, edits: []edit{data("approved_on", "2026/03/02")}, code: InvalidField, msg: "data.approved_on"},
 		{name: "recovered recovery_id a number", typ: TypeGrantRecovered, edits: []edit{data("recovery_id", 9)}, code: InvalidField},
 		{name: "recovered bank_ref missing", typ: TypeGrantRecovered, edits: []edit{data("bank_ref", absent)}, code: MissingField},
 		{name: "snapshot label absent", typ: TypeSnapshotRequested, edits: []edit{data("label", absent)}},

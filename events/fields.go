@@ -277,6 +277,20 @@ func (f *fields) date(name string) time.Time {
 	return t
 }
 
+// optDate is a date that may be absent, null or empty (the zero time then).
+func (f *fields) optDate(name string) time.Time {
+	s := f.optional(name)
+	if f.rej != nil || s == "" {
+		return time.Time{}
+	}
+	t, err := ParseDate(s)
+	if err != nil {
+		f.fail(InvalidField, "%s%s %s", f.prefix(), name, err.(*Rejection).Message)
+		return time.Time{}
+	}
+	return t
+}
+
 // element reads element i, node n, of the array whose path (without the
 // index) is path as an object. A failure is recorded in the returned
 // fields, not in f, so a batch can go on with its other lines.

@@ -162,6 +162,7 @@ type AllocationApproved struct {
 	ToFundID     string
 	Amount       decimal.Decimal
 	ApprovedBy   string
+	ApprovedOn   time.Time // optional business date; zero when absent
 }
 
 // GrantApproved approves one grant to one beneficiary.
@@ -222,10 +223,11 @@ type GrantDisbursed struct {
 
 // PaymentReturned is a payment the bank sent back.
 type PaymentReturned struct {
-	GrantID   string
-	PaymentID string
-	Amount    decimal.Decimal
-	Reason    string
+	GrantID    string
+	PaymentID  string
+	Amount     decimal.Decimal
+	Reason     string
+	ReturnedOn time.Time // optional business date; zero when absent
 }
 
 // GrantCancelled closes a grant and releases its outstanding amount.
@@ -233,15 +235,17 @@ type GrantCancelled struct {
 	GrantID     string
 	CancelledBy string
 	Reason      string
+	CancelledOn time.Time // optional business date; zero when absent
 }
 
 // GrantRecovered is money paid wrongly and paid back.
 type GrantRecovered struct {
-	GrantID    string
-	RecoveryID string
-	Amount     decimal.Decimal
-	BankRef    string
-	Reason     string
+	GrantID     string
+	RecoveryID  string
+	Amount      decimal.Decimal
+	BankRef     string
+	Reason      string
+	RecoveredOn time.Time // optional business date; zero when absent
 }
 
 // SnapshotRequested asks for a snapshot of the fund at this point.

@@ -284,9 +284,9 @@ func (b *Books) allocation(in Input, f *Fund, e events.AllocationApproved) (Outc
 	if avail := f.Available(); avail.LessThan(e.Amount) {
 		return rejected(events.InsufficientFunds, "available %s < amount %s", Money(avail), Money(e.Amount))
 	}
-	out := b.post(in, f, []Ref{{"allocation_id", e.AllocationID}, {"approved_by", e.ApprovedBy}, {"to_fund_id", to.ID}},
+	out := b.post(in, f, withDate([]Ref{{"allocation_id", e.AllocationID}, {"approved_by", e.ApprovedBy}, {"to_fund_id", to.ID}}, "approved_on", e.ApprovedOn),
 		pair(AccountAllocOut, AccountCash, e.Amount)...)
-	inTx := b.post(in, to, []Ref{{"allocation_id", e.AllocationID}, {"approved_by", e.ApprovedBy}, {"from_fund_id", f.ID}},
+	inTx := b.post(in, to, withDate([]Ref{{"allocation_id", e.AllocationID}, {"approved_by", e.ApprovedBy}, {"from_fund_id", f.ID}}, "approved_on", e.ApprovedOn),
 		pair(AccountCash, AccountAllocIn, e.Amount)...)
 	b.takeBiz(k, in.EventID, in.DataHash)
 	return Outcome{Kind: Applied, Txns: []*Txn{out, inTx}}, nil
@@ -582,7 +582,7 @@ func (b *Books) returned(in Input, f *Fund, e events.PaymentReturned) (Outcome, 
 		return rejected(events.ExceedsOutstanding, "amount %s > %s still held by payment %q", Money(e.Amount), Money(left), p.PaymentID)
 	}
 	before := g.Outstanding()
-	refs := []Ref{{"grant_id", g.GrantID}, {"payment_id", p.PaymentID}, {"reason", e.Reason}, {"program", g.Program}}
+	refs := withDate([]Ref{{"grant_id", g.GrantID}, {"payment_id", p.PaymentID}, {"reason", e.Reason}, {"program", g.Program}}, "returned_on", e.ReturnedOn)
 	t := b.post(in, f, refs, pair(AccountCash, AccountGrantsPayable, e.Amount)...)
 	g.Returned, g.Dirty = g.Returned.Add(e.Amount), true
 	p.Returned, p.Dirty = p.Returned.Add(e.Amount), true
@@ -603,7 +603,7 @@ func (b *Books) cancelled(in Input, f *Fund, e events.GrantCancelled) (Outcome, 
 	before := g.Outstanding()
 	var t *Txn
 	if before.IsPositive() {
-		refs := []Ref{{"grant_id", g.GrantID}, {"cancelled_by", e.CancelledBy}, {"reason", e.Reason}, {"program", g.Program}}
+		refs := withDate([]Ref{{"grant_id", g.GrantID}, {"cancelled_by", e.CancelledBy}, {"reason", e.Reason}, {"program", g.Program}}, "cancelled_on", e.CancelledOn)
 		t = b.post(in, f, refs, pair(AccountGrantsPayable, GrantExpenseAccount(g.Program), before)...)
 		out.Txns = []*Txn{t}
 		u, err := b.Cap(g.capKey())
@@ -630,7 +630,7 @@ func (b *Books) recovered(in Input, f *Fund, e events.GrantRecovered) (Outcome, 
 	if left := g.Recoverable(); e.Amount.GreaterThan(left) {
 		return rejected(events.ExceedsOutstanding, "amount %s > %s paid net on grant %q", Money(e.Amount), Money(left), g.GrantID)
 	}
-	refs := []Ref{{"grant_id", g.GrantID}, {"recovery_id", e.RecoveryID}, {"bank_ref", e.BankRef}, {"reason", e.Reason}, {"program", g.Program}}
+	refs := withDate([]Ref{{"grant_id", g.GrantID}, {"recovery_id", e.RecoveryID}, {"bank_ref", e.BankRef}, {"reason", e.Reason}, {"program", g.Program}}, "recovered_on", e.RecoveredOn)
 	t := b.post(in, f, refs, pair(AccountCash, GrantExpenseAccount(g.Program), e.Amount)...)
 	g.Recovered, g.Dirty = g.Recovered.Add(e.Amount), true
 	b.activity(g, "recovered", e.RecoveryID, e.Amount, t, in)
