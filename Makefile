@@ -1,7 +1,7 @@
 # fundledger — common tasks. Every target is phony; see scripts/ for details.
 GO ?= go
 
-.PHONY: build test demo bench faults fuzz migrate lint clean
+.PHONY: build test demo bench faults fuzz migrate lint clean console-assets console-screenshots
 
 build:
 	$(GO) build -o bin/fundledger ./cmd/fundledger
@@ -34,6 +34,16 @@ lint:
 	@out="$$(find . -path './.*' -prune -o -path './bin' -prune -o -path './data' -prune -o -path './vendor' -prune -o -type f -name '*.go' -exec gofmt -l {} +)"; \
 	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The web console's htmx and ECharts, from the npm registry as
+# console/assets/package-lock.json pins them, integrity-checked (needs npm;
+# building and testing do not).
+console-assets:
+	bash scripts/console-assets.sh
+
+# The screenshots of docs/console.md, made by the console's browser test.
+console-screenshots:
+	FUNDLEDGER_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console PKGS=./console/ bash scripts/test.sh -run TestConsoleInBrowser
 
 clean:
 	rm -rf bin

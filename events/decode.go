@@ -330,17 +330,21 @@ func (e *envChecks) printable(a attr, max int) string {
 type decoder func(f *fields, fund string) Event
 
 var decoders = map[string]decoder{
-	TypeFundOpened:           decodeFundOpened,
-	TypeProgramSet:           decodeProgramSet,
-	TypeContributionReceived: decodeContributionReceived,
-	TypeAllocationApproved:   decodeAllocationApproved,
-	TypeGrantApproved:        decodeGrantApproved,
-	TypeGrantBatchApproved:   decodeGrantBatchApproved,
-	TypeGrantDisbursed:       decodeGrantDisbursed,
-	TypePaymentReturned:      decodePaymentReturned,
-	TypeGrantCancelled:       decodeGrantCancelled,
-	TypeGrantRecovered:       decodeGrantRecovered,
-	TypeSnapshotRequested:    decodeSnapshotRequested,
+	TypeFundOpened:              decodeFundOpened,
+	TypeProgramSet:              decodeProgramSet,
+	TypeContributionReceived:    decodeContributionReceived,
+	TypeAllocationApproved:      decodeAllocationApproved,
+	TypeGrantApproved:           decodeGrantApproved,
+	TypeGrantBatchApproved:      decodeGrantBatchApproved,
+	TypeGrantDisbursed:          decodeGrantDisbursed,
+	TypePaymentReturned:         decodePaymentReturned,
+	TypeGrantCancelled:          decodeGrantCancelled,
+	TypeGrantRecovered:          decodeGrantRecovered,
+	TypeSnapshotRequested:       decodeSnapshotRequested,
+	TypePeriodClosed:            decodePeriodClosed,
+	TypeBankStatementReceived:   decodeBankStatement,
+	TypeReconciliationRequested: decodeReconciliationRequested,
+	TypeBankChargeRecorded:      decodeBankCharge,
 }
 
 // decodeEnvelope checks the envelope attributes after the id, the subject,

@@ -85,6 +85,10 @@ func validData(typ string) map[string]any {
 		return map[string]any{"grant_id": "G-1", "recovery_id": "R-1", "amount": "100.00", "bank_ref": "ICBC-2", "reason": "paid twice"}
 	case TypeSnapshotRequested:
 		return map[string]any{"requested_by": "auditor-chen", "label": "2026-06"}
+	case TypePeriodClosed:
+		return map[string]any{"period": "2026-02", "closed_by": "accountant-li", "approved_by": "director-wang"}
+	case TypeBankStatementReceived, TypeReconciliationRequested, TypeBankChargeRecorded:
+		return bankValidData(typ) // bank_test.go
 	}
 	panic("no valid data for " + typ)
 }
@@ -92,7 +96,8 @@ func validData(typ string) map[string]any {
 var allTypes = []string{
 	TypeFundOpened, TypeProgramSet, TypeContributionReceived, TypeAllocationApproved,
 	TypeGrantApproved, TypeGrantBatchApproved, TypeGrantDisbursed, TypePaymentReturned,
-	TypeGrantCancelled, TypeGrantRecovered, TypeSnapshotRequested,
+	TypeGrantCancelled, TypeGrantRecovered, TypeSnapshotRequested, TypePeriodClosed,
+	TypeBankStatementReceived, TypeReconciliationRequested, TypeBankChargeRecorded,
 }
 
 // absent as a value in an edit deletes the key.
@@ -285,6 +290,10 @@ func TestDecodeEveryTypeHappyPath(t *testing.T) {
 		TypeGrantCancelled:    GrantCancelled{GrantID: "G-1", CancelledBy: "officer-zhao", Reason: "duplicate application"},
 		TypeGrantRecovered:    GrantRecovered{GrantID: "G-1", RecoveryID: "R-1", Amount: mustMoney("100.00"), BankRef: "ICBC-2", Reason: "paid twice"},
 		TypeSnapshotRequested: SnapshotRequested{RequestedBy: "auditor-chen", Label: "2026-06"},
+		TypePeriodClosed:      PeriodClosed{Period: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), ClosedBy: "accountant-li", ApprovedBy: "director-wang"},
+	}
+	for typ, e := range bankWant() { // bank_test.go
+		want[typ] = e
 	}
 	if len(want) != len(allTypes) || len(decoders) != len(allTypes) {
 		t.Fatalf("%d expectations, %d decoders, %d types", len(want), len(decoders), len(allTypes))

@@ -29,10 +29,10 @@ type right struct {
 }
 
 var (
-	// readBooks: funds, balances, snapshots, statements, reconciliations,
-	// periods.
+	// readBooks: funds, balances, snapshots, reconciliations, periods.
 	readBooks = right{name: "the books", roles: []string{RoleOfficer, RoleAuditor, RoleReporting}}
-	// readDetail: journal, grants, beneficiaries, rejections, proofs.
+	// readDetail: journal, grants, beneficiaries, rejections, proofs,
+	// bank statements (section 9 lists them for officers, not reporting).
 	readDetail = right{name: "transactions, grants, beneficiaries and rejections", roles: []string{RoleOfficer, RoleAuditor}}
 	// readAudit: verify.
 	readAudit = right{name: "verification", roles: []string{RoleAuditor}}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fundledger/fundledger/console"
 	"github.com/fundledger/fundledger/httpapi"
 	"github.com/fundledger/fundledger/internal/testauth"
 	"github.com/fundledger/fundledger/internal/testenv"
@@ -53,7 +54,7 @@ func startAuth(t *testing.T, o authOptions) *authLedger {
 		t.Fatal(err)
 	}
 	l := testenv.Start(t, testenv.Options{API: func(s *postgres.Store) http.Handler {
-		api := &httpapi.API{Store: s, Auth: auth, Log: quiet}
+		api := &httpapi.API{Store: s, Auth: auth, Log: quiet, Pages: console.New(s, quiet)}
 		if o.accessLog != nil {
 			var store httpapi.AccessLogStore = s
 			if o.store != nil {
@@ -137,7 +138,9 @@ func routePath(pattern, fund string) string {
 	if p == "/" {
 		return "/v1/no-such-endpoint"
 	}
-	values := map[string]string{"fund_id": fund, "grant_id": "g-1", "seq": "1", "beneficiary_ref": "ben-001", "period": "2026-03"}
+	p = strings.ReplaceAll(p, "{$}", "") // the console's GET /{$}
+	values := map[string]string{"fund_id": fund, "grant_id": "g-1", "seq": "1", "beneficiary_ref": "ben-001", "period": "2026-03",
+		"file": "htmx.min.js"}
 	return pathParam.ReplaceAllStringFunc(p, func(m string) string {
 		name := pathParam.FindStringSubmatch(m)[1]
 		if v, ok := values[name]; ok {
@@ -156,10 +159,11 @@ var contractRights = map[string][]string{
 	"funds":           {"officer", "auditor", "reporting"},
 	"balances":        {"officer", "auditor", "reporting"},
 	"snapshots":       {"officer", "auditor", "reporting"},
-	"statements":      {"officer", "auditor", "reporting"},
+	"statements":      {"officer", "auditor"}, // bank statements: section 9 leaves them out of reporting's list
 	"reconciliations": {"officer", "auditor", "reporting"},
 	"periods":         {"officer", "auditor", "reporting"},
 	"journal":         {"officer", "auditor"},
+	"events":          {"officer", "auditor"}, // the fund's event chain: like the journal (docs/audit.md section 12)
 	"grants":          {"officer", "auditor"},
 	"beneficiaries":   {"officer", "auditor"},
 	"rejections":      {"officer", "auditor"},
@@ -167,12 +171,16 @@ var contractRights = map[string][]string{
 	"verify":          {"auditor"},
 	"access-log":      {"auditor*"},
 	"keys":            {"open"},
+	"assets":          {"open"}, // the console's CSS, script and libraries
 }
 
 // resourceOf is the kind of resource a route pattern serves:
 // /v1/<kind>/... or /v1/funds/{fund_id}/<kind>/...
 func resourceOf(pattern string) string {
 	_, p, _ := strings.Cut(pattern, " ")
+	if p == "/{$}" { // the console's funds page
+		return "funds"
+	}
 	seg := strings.Split(strings.TrimPrefix(strings.TrimPrefix(p, "/"), "v1/"), "/")
 	if seg[0] == "funds" && len(seg) > 2 {
 		return seg[2]

@@ -37,6 +37,9 @@ type API struct {
 	// AccessLog records the requests that present a token (with Auth);
 	// nil records none.
 	AccessLog *AccessLog
+	// Pages is the web console served at / (package console, routed in
+	// routes.go behind the same checks); nil serves no console.
+	Pages Pages
 }
 
 // New returns the read API's handler, open to anyone who reaches it; it

@@ -7,9 +7,9 @@ package httpapi
 // docs/audit.md tells an auditor how to check the same without this code.
 
 import (
-	"encoding/base64"
 	"net/http"
-	"sort"
+
+	"github.com/fundledger/fundledger/ledger"
 )
 
 // auditVerifySlots bounds the verifications running at once: each reads a
@@ -37,25 +37,36 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// auditKey is one signing key of GET /v1/keys.
-type auditKey struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"` // base64 of the 32-byte Ed25519 key
-	Algorithm string `json:"algorithm"`
-}
-
+// auditKeys answers GET /v1/keys: every signing key, as its key history
+// entry (CONTRACT.md section 12, docs/audit.md section 11), oldest first.
 func (a *API) auditKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.Store.SigningKeys(r.Context())
+	hist, err := a.Store.KeyHistory(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	list := make([]auditKey, 0, len(keys))
-	for id, pub := range keys {
-		list = append(list, auditKey{KeyID: id, PublicKey: base64.StdEncoding.EncodeToString(pub), Algorithm: "ed25519"})
+	list := make([]ledger.KeyEntryView, 0, len(hist))
+	for i := range hist {
+		list = append(list, hist[i].View())
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].KeyID < list[j].KeyID })
 	writeJSON(w, http.StatusOK, struct {
-		Keys []auditKey `json:"keys"`
+		Keys []ledger.KeyEntryView `json:"keys"`
 	}{list})
+}
+
+// fundEvents answers GET /v1/funds/{fund_id}/events?after_seq=&limit=: the
+// fund's chain of events applied without posting (docs/audit.md section
+// 12), oldest first, paged like the journal.
+func (a *API) fundEvents(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := paging(r, "after_seq")
+	if err != nil {
+		a.badParam(w, r, err)
+		return
+	}
+	page, err := a.Store.Events(r.Context(), r.PathValue("fund_id"), after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
 }

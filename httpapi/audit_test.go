@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/fundledger/fundledger/httpapi"
 	"github.com/fundledger/fundledger/internal/testenv"
@@ -55,11 +56,7 @@ func TestAuditEndpoints(t *testing.T) {
 	}
 
 	var keys struct {
-		Keys []struct {
-			KeyID     string `json:"key_id"`
-			PublicKey string `json:"public_key"`
-			Algorithm string `json:"algorithm"`
-		} `json:"keys"`
+		Keys []ledger.KeyEntryView `json:"keys"`
 	}
 	auditGet(t, l, "/v1/keys", 200, &keys)
 	if len(keys.Keys) != 1 {
@@ -68,8 +65,16 @@ func TestAuditEndpoints(t *testing.T) {
 	k := keys.Keys[0]
 	pub, err := base64.StdEncoding.DecodeString(k.PublicKey)
 	if err != nil || !ed25519.PublicKey(pub).Equal(l.Service.Signer.PublicKey()) || k.KeyID != l.Service.Signer.KeyID() ||
-		k.KeyID != ledger.SigningKeyID(pub) || k.Algorithm != "ed25519" {
+		k.KeyID != ledger.SigningKeyID(pub) || len(k.KeyID) != 64 || k.Algorithm != "ed25519" || k.Seq != 1 ||
+		k.ValidUntil != nil || k.PrevKeyID == nil || *k.PrevKeyID != "" || k.Signature == nil {
 		t.Fatalf("key %+v is not the service's %s", k, l.Service.Signer.KeyID())
+	}
+	// Entry 1 is signed by its own key over the documented bytes.
+	from, _ := time.Parse(time.RFC3339Nano, k.ValidFrom)
+	sig, _ := base64.StdEncoding.DecodeString(*k.Signature)
+	in := ledger.KeyEntrySigningInput(&ledger.KeyEntry{Seq: 1, KeyID: k.KeyID, PublicKey: pub, ValidFrom: from})
+	if !ed25519.Verify(pub, in, sig) {
+		t.Fatalf("key entry 1's signature does not verify over %q", in)
 	}
 
 	// Someone with superuser rights changes an amount: still 200, ok false,

@@ -29,6 +29,7 @@ import (
 
 	"github.com/fundledger/fundledger/internal/testenv"
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -37,7 +38,7 @@ import (
 
 const (
 	bigFundID        = "big-fund"
-	bigGenVersion    = 1 // change when the history written changes, so a kept database is rebuilt
+	bigGenVersion    = 2 // change when the history written changes, so a kept database is rebuilt
 	bigBeneficiaries = 20000
 	bigBatchLines    = 50
 )
@@ -79,6 +80,8 @@ type bigGen struct {
 	batchID  string
 
 	journal, postings, activity [][]any
+	tree                        merkle.Frontier
+	nodes                       [][]any // merkle_nodes rows
 }
 
 func cents(c int64) pgtype.Numeric { return pgtype.Numeric{Int: big.NewInt(c), Exp: -2, Valid: true} }
@@ -107,6 +110,11 @@ func (g *bigGen) post(typ string, refs map[string]string, debit, credit string, 
 	t.Postings = []ledger.Posting{{Account: debit, Side: ledger.Debit, Amount: a}, {Account: credit, Side: ledger.Credit, Amount: a}}
 	t.Hash = ledger.HashTxn(t)
 	g.prev = t.Hash
+	g.tree.Append(merkle.LeafHash(t.Hash), func(n merkle.Node, h merkle.Hash) {
+		if n.Level >= ledger.TreeStoredLevel {
+			g.nodes = append(g.nodes, []any{g.fund, int16(n.Level), int64(n.Index), h[:]})
+		}
+	})
 	rj, _ := json.Marshal(refs)
 	g.journal = append(g.journal, []any{g.fund, t.Seq, t.EventID, t.Type, t.Source, t.Time, json.RawMessage(rj), t.PrevHash, t.Hash})
 	g.postings = append(g.postings, []any{g.fund, t.Seq, int32(0), debit, "debit", cents(amount)},
@@ -269,6 +277,7 @@ func (g *bigGen) flush(ctx context.Context, c *pgx.Conn) error {
 		{"journal", bigJournalCols, &g.journal},
 		{"postings", []string{"fund_id", "seq", "line", "account", "side", "amount"}, &g.postings},
 		{"grant_activity", []string{"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"}, &g.activity},
+		{"merkle_nodes", []string{"fund_id", "level", "idx", "hash"}, &g.nodes},
 	} {
 		if _, err := c.CopyFrom(ctx, pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(*t.rows)); err != nil {
 			return fmt.Errorf("copy %s: %w", t.table, err)
@@ -322,9 +331,10 @@ func writeBigFund(ctx context.Context, c *pgx.Conn, n int64) error {
 	if _, err := c.CopyFrom(ctx, pgx.Identifier{"cap_usage"}, []string{"fund_id", "program", "beneficiary_ref", "year", "used"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy cap_usage: %w", err)
 	}
-	if _, err := c.Exec(ctx, `INSERT INTO funds (fund_id, name, currency, opened_event_id, opened_at, head_seq, head_hash, head_time, open_grants)
-		VALUES ($1, 'A fund of a million transactions', 'CNY', 'big-open', $2, $3, $4, $5, $6)`,
-		bigFundID, bigBase, n, g.prev, bigAt(n), open); err != nil {
+	if _, err := c.Exec(ctx, `INSERT INTO funds (fund_id, name, currency, opened_event_id, opened_at, head_seq, head_hash, head_time, open_grants,
+		merkle_frontier)
+		VALUES ($1, 'A fund of a million transactions', 'CNY', 'big-open', $2, $3, $4, $5, $6, $7)`,
+		bigFundID, bigBase, n, g.prev, bigAt(n), open, g.tree.Bytes()); err != nil {
 		return err
 	}
 	if _, err := c.Exec(ctx, `INSERT INTO programs (fund_id, code, cap) VALUES ($1, 'care_fund', 100000000), ($1, 'pension_subsidy', NULL),

@@ -11,9 +11,8 @@ import "net/http"
 //
 // To add an endpoint: add its line here, with
 //   - the right: readBooks (officer, auditor, reporting: funds, balances,
-//     snapshots, statements, reconciliations, periods), readDetail
-//     (officer, auditor: journal, grants, beneficiaries, rejections,
-//     proofs), readAudit (auditor: verify), readAccessLog (auditor whose
+//     snapshots, reconciliations, periods), readDetail (officer, auditor:
+//     journal, grants, beneficiaries, rejections, proofs, bank statements), readAudit (auditor: verify), readAccessLog (auditor whose
 //     funds are ["*"]) or open (no token: only what is public);
 //   - the fund: fundPath when the path holds {fund_id} (a fund outside the
 //     token's funds is then a 404, before the handler runs), fundListed
@@ -26,6 +25,7 @@ func (a *API) routes() []route {
 		{"GET /v1/funds/{fund_id}", readBooks, fundPath, a.fund},
 		{"GET /v1/funds/{fund_id}/balances", readBooks, fundPath, a.balances},
 		{"GET /v1/funds/{fund_id}/journal", readDetail, fundPath, a.journal},
+		{"GET /v1/funds/{fund_id}/events", readDetail, fundPath, a.fundEvents}, // audit.go
 		{"GET /v1/funds/{fund_id}/grants/{grant_id}", readDetail, fundPath, a.grant},
 		{"GET /v1/funds/{fund_id}/grants", readDetail, fundPath, a.grantsList},                           // reads_more.go
 		{"GET /v1/funds/{fund_id}/beneficiaries/{beneficiary_ref}", readDetail, fundPath, a.beneficiary}, // reads_more.go
@@ -33,9 +33,33 @@ func (a *API) routes() []route {
 		{"GET /v1/funds/{fund_id}/snapshots/latest", readBooks, fundPath, a.snapshot},
 		{"GET /v1/funds/{fund_id}/snapshots/{seq}", readBooks, fundPath, a.snapshot},
 		{"GET /v1/funds/{fund_id}/verify", readAudit, fundPath, a.auditVerify},
+		{"GET /v1/funds/{fund_id}/statements", readDetail, fundPath, a.bankStatements},            // recon.go
+		{"GET /v1/funds/{fund_id}/reconciliations", readBooks, fundPath, a.reconciliations},       // recon.go
+		{"GET /v1/funds/{fund_id}/reconciliations/latest", readBooks, fundPath, a.reconciliation}, // recon.go
+		{"GET /v1/funds/{fund_id}/reconciliations/{seq}", readBooks, fundPath, a.reconciliation},  // recon.go
+		{"GET /v1/funds/{fund_id}/periods", readBooks, fundPath, a.fundPeriods},                   // periods.go
+		{"GET /v1/funds/{fund_id}/periods/{period}", readBooks, fundPath, a.fundPeriod},           // periods.go
+		{"GET /v1/periods/{period}", readBooks, fundListed, a.cityPeriod},                         // periods.go
 		{"GET /v1/rejections", readDetail, fundListed, a.rejections},
+		{"GET /v1/funds/{fund_id}/proofs/inclusion", readDetail, fundPath, a.inclusionProof},     // proofs.go
+		{"GET /v1/funds/{fund_id}/proofs/consistency", readDetail, fundPath, a.consistencyProof}, // proofs.go
 		{"GET /v1/keys", open, fundNone, a.auditKeys},
 		{"GET /v1/access-log", readAccessLog, fundNone, a.accessLog},
+		// The web console (pages.go, package console): each page has the
+		// right and the fund of the API endpoint whose data it shows.
+		{"GET /{$}", readBooks, fundListed, a.page(Pages.Funds)},
+		{"GET /funds/{fund_id}", readBooks, fundPath, a.page(Pages.Fund)},
+		{"GET /funds/{fund_id}/journal", readDetail, fundPath, a.page(Pages.Journal)},
+		{"GET /funds/{fund_id}/grants/{grant_id}", readDetail, fundPath, a.page(Pages.Grant)},
+		{"GET /funds/{fund_id}/beneficiaries/{beneficiary_ref}", readDetail, fundPath, a.page(Pages.Beneficiary)},
+		{"GET /funds/{fund_id}/snapshots", readBooks, fundPath, a.page(Pages.Snapshots)},
+		{"GET /funds/{fund_id}/verify", readAudit, fundPath, a.page(Pages.Verify)},
+		{"GET /funds/{fund_id}/reconciliations", readBooks, fundPath, a.page(Pages.Reconciliations)},
+		{"GET /funds/{fund_id}/periods", readBooks, fundPath, a.page(Pages.Periods)},
+		{"GET /funds/{fund_id}/periods/{period}", readBooks, fundPath, a.page(Pages.Period)},
+		{"GET /periods/{period}", readBooks, fundListed, a.page(Pages.CityPeriod)},
+		{"GET /rejections", readDetail, fundListed, a.page(Pages.Rejections)},
+		{"GET /assets/{file}", open, fundNone, a.page(Pages.Asset)},
 		// Any other path or method: a valid token, then 404 or 405, so
 		// nobody learns without one which paths exist.
 		{"/", anyToken, fundNone, a.notFound},

@@ -68,6 +68,7 @@ func held(kind, id string, code events.Code, why string) (Outcome, error) {
 func AddNeeds(n *Needs, in Input) {
 	f := in.FundID
 	n.Funds[f] = true
+	addBankNeeds(n, in) // recon.go
 	switch e := in.Event.(type) {
 	case events.ContributionReceived:
 		n.Biz[BizKey{f, BizContribution, e.ContributionID}] = true
@@ -107,6 +108,9 @@ func (b *Books) Apply(in Input) (Outcome, error) {
 	if e, ok := in.Event.(events.FundOpened); ok {
 		return b.openFund(in, e)
 	}
+	if out, ok, err := b.applyBank(in); ok { // recon.go
+		return out, err
+	}
 	f, err := b.Fund(in.FundID)
 	if err != nil {
 		return Outcome{}, err
@@ -139,6 +143,8 @@ func (b *Books) Apply(in Input) (Outcome, error) {
 		out, err = b.cancelled(in, f, e)
 	case events.GrantRecovered:
 		out, err = b.recovered(in, f, e)
+	case events.PeriodClosed:
+		out, err = b.closePeriod(in, f, e)
 	case events.SnapshotRequested:
 		b.Snapshots = append(b.Snapshots, TakeSnapshot(f, e.Label, b.settings.Signer))
 		return Outcome{Kind: Applied}, nil
@@ -200,7 +206,9 @@ func (b *Books) post(in Input, f *Fund, refs []Ref, postings ...Posting) *Txn {
 		}
 	}
 	f.HeadSeq, f.HeadHash, f.HeadTime, f.Dirty = t.Seq, t.Hash, t.Time, true
+	b.appendLeaf(f, t)
 	b.Txns = append(b.Txns, t)
+	b.notePeriod(f, t)
 	return t
 }
 

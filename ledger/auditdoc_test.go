@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/shopspring/decimal"
 )
 
@@ -273,4 +275,220 @@ func TestAuditDocPython(t *testing.T) {
 			t.Errorf("%s: exit %d, output %q; want exit 1 and %q", c.name, code, out, c.want)
 		}
 	}
+}
+
+// TestAuditDocPythonProofs runs the doc's Python on inclusion and
+// consistency proofs made from a journal of 150 transactions posted by the
+// real rules and snapshots signed with the example key: every proof the Go
+// code makes passes, and a changed proof, transaction or head fails.
+func TestAuditDocPythonProofs(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed: the doc's Python script is not checked")
+	}
+	if out, err := exec.Command("python3", "-c", "import cryptography").CombinedOutput(); err != nil {
+		t.Skipf("python3 has no cryptography package: the doc's Python script is not checked: %s", out)
+	}
+	blocks := auditBlocks(t)
+	priv := auditDocKey(t, blocks)
+	pub := base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))
+	b := ledger.NewBooks(context.Background(), vtLoader{}, ledger.Settings{Signer: docSigner{priv}})
+	at := time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC)
+	n := 0
+	apply := func(ev events.Event) {
+		n++
+		at = at.Add(time.Second)
+		out, err := b.Apply(ledger.Input{EventID: fmt.Sprintf("evt-%d", n), Type: ev.EventType(), Source: "approvals/jiangjin", FundID: "jiangjin-care", Event: ev, Time: at})
+		if err != nil || out.Kind != ledger.Applied {
+			t.Fatalf("%s: %v %+v", ev.EventType(), err, out)
+		}
+	}
+	apply(events.FundOpened{FundID: "jiangjin-care", Name: "江津区关爱基金", Currency: "CNY", Programs: []events.Program{{Code: "care_fund"}}})
+	apply(events.ContributionReceived{ContributionID: "c-1", SourceKind: "fiscal", Payer: "财政局 <&>", Amount: decimal.RequireFromString("900000"),
+		BankRef: "BR-1", ReceivedOn: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
+	for i := 2; i <= 150; i++ {
+		apply(events.GrantApproved{GrantID: fmt.Sprintf("g-%d", i), BeneficiaryRef: fmt.Sprintf("ben-%d", i), Program: "care_fund", Category: "medical",
+			Amount: decimal.RequireFromString("10.00"), RequestedBy: "caseworker-1", ApprovedBy: "officer-7", ApprovedOn: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
+		if i == 37 || i == 64 || i == 100 || i == 150 {
+			apply(events.SnapshotRequested{RequestedBy: "auditor-1"})
+		}
+	}
+	nodes := map[merkle.Node]merkle.Hash{}
+	var f merkle.Frontier
+	for _, x := range b.Txns {
+		f.Append(merkle.LeafHash(x.Hash), func(nd merkle.Node, h merkle.Hash) { nodes[nd] = h })
+	}
+	src := func(nd merkle.Node) (merkle.Hash, error) { return nodes[nd], nil }
+	hexes := func(hs []merkle.Hash) []string {
+		out := []string{}
+		for _, h := range hs {
+			out = append(out, h.Hex())
+		}
+		return out
+	}
+	dir := t.TempDir()
+	write := func(name string, v any) string {
+		p := filepath.Join(dir, name)
+		b, ok := v.([]byte)
+		if !ok {
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	script := write("audit_verify.py", []byte(blocks["audit-verify"]+"\n"))
+	run := func(want string, args ...string) {
+		t.Helper()
+		out, err := exec.Command("python3", append([]string{script}, args...)...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(want, "OK") != (code == 0) || !strings.HasPrefix(string(out), want) {
+			t.Fatalf("audit_verify.py %v: exit %d %q, want %q", args[0], code, out, want)
+		}
+	}
+	snaps := map[int64]string{}
+	for _, s := range b.Snapshots {
+		snaps[*s.TreeSize] = write(fmt.Sprintf("snapshot-%d.json", s.SnapshotSeq), s.JSON())
+	}
+	// The whole journal against the last snapshot: the tree root too.
+	var jsonl []byte
+	for _, x := range b.Txns {
+		j, _ := json.Marshal(x)
+		jsonl = append(append(jsonl, j...), '\n')
+	}
+	run("OK: 150 transactions", write("txns.jsonl", jsonl), snaps[150], pub)
+
+	for _, size := range []int64{37, 150} {
+		snap := snaps[size]
+		for _, seq := range []int64{1, 36, 37, 64, 65, 150} {
+			if seq > size {
+				continue
+			}
+			x := b.Txns[seq-1]
+			path, err := merkle.InclusionProof(uint64(seq-1), uint64(size), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof := map[string]any{"seq": seq, "tree_size": size, "leaf_hash": merkle.LeafHash(x.Hash).Hex(), "audit_path": hexes(path)}
+			txn := write(fmt.Sprintf("txn-%d.json", seq), x)
+			run("OK: seq", "inclusion", txn, write("proof.json", proof), snap, pub)
+			if len(path) > 0 {
+				path[len(path)/2][3] ^= 1
+				proof["audit_path"] = hexes(path)
+				run("MISMATCH: seq", "inclusion", txn, write("bad-proof.json", proof), snap, pub)
+			}
+		}
+	}
+	j, _ := json.Marshal(b.Txns[4])
+	changed := strings.Replace(string(j), `"10.00"`, `"11.00"`, 2)
+	path, _ := merkle.InclusionProof(4, 37, src)
+	run("MISMATCH: seq 5: its content does not hash", "inclusion", write("changed.json", []byte(changed)),
+		write("proof.json", map[string]any{"seq": 5, "tree_size": 37, "leaf_hash": "", "audit_path": hexes(path)}), snaps[37], pub)
+
+	sizes := []int64{37, 64, 150}
+	for i, m := range sizes {
+		for _, n := range sizes[i:] {
+			p, err := merkle.ConsistencyProof(uint64(m), uint64(n), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof := map[string]any{"from": m, "to": n, "proof": hexes(p)}
+			run("OK: the tree of", "consistency", write("cons.json", proof), snaps[m], snaps[n], pub)
+			if len(p) > 0 {
+				p[0][0] ^= 1
+				proof["proof"] = hexes(p)
+				run("MISMATCH: snapshot", "consistency", write("bad-cons.json", proof), snaps[m], snaps[n], pub)
+			}
+		}
+	}
+	// A head re-signed over other books is not consistent with the later one.
+	var s ledger.Snapshot
+	if err := json.Unmarshal(b.Snapshots[0].JSON(), &s); err != nil {
+		t.Fatal(err)
+	}
+	s.TreeRoot = merkle.LeafHash([]byte("other books")).Hex()
+	s.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(priv, ledger.SnapshotSigningInput(&s)))
+	p, _ := merkle.ConsistencyProof(37, 150, src)
+	run("MISMATCH: snapshot", "consistency", write("cons.json", map[string]any{"from": 37, "to": 150, "proof": hexes(p)}),
+		write("forged.json", s.JSON()), snaps[150], pub)
+	// And a head changed without the key does not pass its signature.
+	run("MISMATCH: snapshot 1: the signature", "consistency", write("cons.json", map[string]any{"from": 37, "to": 150, "proof": hexes(p)}),
+		write("unsigned.json", []byte(strings.Replace(string(b.Snapshots[0].JSON()), `"tree_size":37`, `"tree_size":36`, 1))), snaps[150], pub)
+}
+
+// TestAuditDocPythonPeriods runs the doc's Python on the period reports
+// of periodStream: they verify and chain; a changed figure fails its
+// signature; a report re-signed after a change breaks the next one's
+// prev_report_hash; a version 1 report (signed before the proofs) still
+// verifies and chains.
+func TestAuditDocPythonPeriods(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed: the doc's Python script is not checked")
+	}
+	if out, err := exec.Command("python3", "-c", "import cryptography").CombinedOutput(); err != nil {
+		t.Skipf("python3 has no cryptography package: the doc's Python script is not checked: %s", out)
+	}
+	blocks := auditBlocks(t)
+	l := runPeriodStream(t, false, itT0)
+	jan, feb := l.st.report(t, "f", "2026-01"), l.st.report(t, "f", "2026-02")
+	pub := base64.StdEncoding.EncodeToString(itKey.pub())
+	dir := t.TempDir()
+	n := 0
+	write := func(b []byte) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("f%d", n))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	script := write([]byte(blocks["audit-verify"] + "\n"))
+	resign := func(r *ledger.PeriodReport) []byte {
+		r.Signature = base64.StdEncoding.EncodeToString(itKey.Sign(ledger.PeriodSigningInput(r)))
+		return r.JSON()
+	}
+	clone := func(r *ledger.PeriodReport) *ledger.PeriodReport {
+		c, err := ledger.ParsePeriodReport(r.JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	run := func(want string, reports ...[]byte) {
+		t.Helper()
+		args := []string{script, "periods", pub}
+		for _, r := range reports {
+			args = append(args, write(r))
+		}
+		out, err := exec.Command("python3", args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(want, "OK") != (code == 0) || !strings.HasPrefix(string(out), want) {
+			t.Fatalf("audit_verify.py periods: exit %d %q, want %q", code, out, want)
+		}
+	}
+	run("OK: 2 period reports signed and chained, the last hashing to "+hex.EncodeToString(ledger.PeriodReportHash(feb)), jan.JSON(), feb.JSON())
+	changed := clone(feb)
+	changed.Accounts[0].Closing = "1.00"
+	run("MISMATCH: period report f 2026-02: the signature does not verify", jan.JSON(), changed.JSON())
+	jan2 := clone(jan)
+	jan2.ApprovedBy = "someone-else"
+	run("MISMATCH: period report f 2026-02: prev_report_hash", resign(jan2), feb.JSON())
+	v1 := clone(jan)
+	v1.TreeSize, v1.TreeRoot, v1.PrevReportHash = nil, "", ""
+	feb2 := clone(feb)
+	feb2.PrevReportHash = hex.EncodeToString(ledger.PeriodReportHash(v1))
+	run("OK: 2 period reports", resign(v1), resign(feb2))
 }

@@ -15,6 +15,7 @@ type Loader interface {
 	Payments(ctx context.Context, keys []PaymentKey) ([]*Payment, error)
 	BizIDs(ctx context.Context, keys []BizKey) ([]*BizID, error)
 	CapUsage(ctx context.Context, keys []CapKey) ([]*CapUsage, error)
+	PeriodLoader
 }
 
 // Settings are the books' tunables.
@@ -23,6 +24,9 @@ type Settings struct {
 	// of a fund since its last one; 0 never.
 	SnapshotEvery int64
 	Signer        Signer
+	// Zone is FUNDLEDGER_TZ (IntakeSettings.Zone); nil is DefaultZone.
+	Zone  *time.Location
+	Recon ReconSettings
 }
 
 // Books is the state one unit of work reads and changes: the entries it
@@ -40,11 +44,17 @@ type Books struct {
 	payments map[PaymentKey]*Payment
 	biz      map[BizKey]*BizID
 	caps     map[CapKey]*CapUsage
+	periods  periodWork
+
+	recon *reconBooks // the bank reconciliation's work (recon.go)
 
 	// Produced by the unit of work, in order.
 	Txns      []*Txn
 	Activity  []*Activity
 	Snapshots []*Snapshot
+	// TreeNodes are the complete Merkle subtrees the new transactions
+	// completed, of TreeStoredLevel and up, for the store to keep.
+	TreeNodes []TreeNode
 }
 
 // NewBooks starts a unit of work over the store reached through load.

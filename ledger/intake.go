@@ -132,6 +132,11 @@ type IntakeSettings struct {
 	HoldWindow    time.Duration
 	SnapshotEvery int64
 	Signer        Signer
+	// Zone is FUNDLEDGER_TZ: the time zone of business dates taken from
+	// the clock and of a month's end (CONTRACT.md section 11); nil is
+	// DefaultZone.
+	Zone  *time.Location
+	Recon ReconSettings
 }
 
 // BatchResult counts what a batch did.
@@ -172,8 +177,13 @@ type BatchOutput struct {
 	Rejections []*RejectionRecord
 	// Snapshots are the signed snapshot bodies, in Books.Snapshots order.
 	Snapshots [][]byte
-	Outbox    []Outbound
-	Result    BatchResult
+	// Events are the new entries of the funds' event chains (events
+	// applied without a journal transaction, eventchain.go), and
+	// EventHeads each such fund's new head.
+	Events     []*FundEvent
+	EventHeads map[string]EventHead
+	Outbox     []Outbound
+	Result     BatchResult
 }
 
 // MaxExpiredPerBatch bounds the held events refused by one batch.
@@ -199,7 +209,7 @@ func newIntake(ctx context.Context, uow UnitOfWork, now time.Time, set IntakeSet
 	out := &BatchOutput{Result: BatchResult{Rejects: map[events.Code]int{}}}
 	return &intake{
 		ctx: ctx, uow: uow, set: set, now: now, out: out,
-		books:     NewBooks(ctx, uow, Settings{SnapshotEvery: set.SnapshotEvery, Signer: set.Signer}),
+		books:     NewBooks(ctx, uow, Settings{SnapshotEvery: set.SnapshotEvery, Signer: set.Signer, Zone: set.Zone, Recon: set.Recon}),
 		inboxByID: map[string]*InboxRecord{}, heldKnown: map[string]bool{},
 		heldBy: map[string][]*HeldEvent{}, heldDB: map[string]*HeldEvent{},
 	}
@@ -226,6 +236,11 @@ func ApplyBatch(ctx context.Context, uow UnitOfWork, position uint64, batch []In
 			return nil, err
 		}
 	}
+	heads, err := chainEvents(ctx, uow, in.out.Events)
+	if err != nil {
+		return nil, err
+	}
+	in.out.EventHeads = heads
 	in.finish()
 	return in.out, nil
 }
@@ -358,6 +373,12 @@ func (in *intake) outcome(d events.Decoded, m events.Message, out Outcome, h *He
 			res.Lines += len(t.Postings)
 		}
 		in.record(d, m.StreamSeq, outcome)
+		if len(out.Txns) == 0 {
+			// Changed rules or state without posting: the fund's event
+			// chain records it (numbered and hashed in chainEvents).
+			in.out.Events = append(in.out.Events, &FundEvent{FundID: d.FundID, EventID: d.ID, Type: d.Type,
+				Source: d.Envelope.Source, Time: in.now, Data: d.Envelope.Data})
+		}
 		if h != nil {
 			h.resolved = true
 		}
@@ -594,5 +615,11 @@ func (in *intake) finish() {
 			MsgID: events.SnapshotMsgID(s.FundID, s.SnapshotSeq), Payload: body})
 		out.Result.Snapshots++
 	}
+	rc := in.books.ReconChanges()
+	for i, r := range rc.Reports {
+		out.Outbox = append(out.Outbox, Outbound{Subject: events.ReconciliationSubject(r.FundID),
+			MsgID: events.ReconciliationMsgID(r.FundID, r.ReconciliationSeq), Payload: rc.Bodies[i]})
+	}
+	in.finishPeriods()
 	out.Result.Outbox = len(out.Outbox)
 }

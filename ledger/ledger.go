@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fundledger/fundledger/events"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/shopspring/decimal"
 )
 
@@ -34,7 +35,8 @@ func GrantExpenseAccount(program string) string { return grantExpensePrefix + pr
 // DebitNormal reports whether an account's balance is reported on the debit
 // side (assets, expenses, outflows) rather than the credit side.
 func DebitNormal(account string) bool {
-	return account == AccountCash || account == AccountAllocOut || strings.HasPrefix(account, grantExpensePrefix)
+	return account == AccountCash || account == AccountAllocOut || strings.HasPrefix(account, grantExpensePrefix) ||
+		account == AccountBankCharges
 }
 
 // Side is the side of a posting.
@@ -169,8 +171,17 @@ type Fund struct {
 	OpenGrants         int64
 	SnapshotSeq        int64
 	SnapshotJournalSeq int64
-	Programs           map[string]*Program
-	Balances           map[string]*Balance
+	// Tree is the right edge of the fund's Merkle tree (CONTRACT.md
+	// section 12): Tree.Size is HeadSeq, Tree.Root() the tree_root of a
+	// snapshot or report made now.
+	Tree merkle.Frontier
+	// LastSnapshotHash is SHA-256 of the latest snapshot's signed bytes
+	// (the next one's prev_snapshot_hash); nil before the first.
+	LastSnapshotHash []byte
+	Programs         map[string]*Program
+	Balances         map[string]*Balance
+	// Close is what the fund's period closes left (period.go).
+	Close PeriodState
 
 	New   bool // opened in this unit of work
 	Dirty bool // head or counters changed

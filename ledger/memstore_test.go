@@ -10,6 +10,7 @@ import (
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/shopspring/decimal"
 )
 
@@ -35,6 +36,9 @@ type memStore struct {
 	activity   []*ledger.Activity
 	rejections []*msRejection // seq is index+1
 	snapshots  map[string][]msSnapshot
+	periods    msPeriods // period_memstore_test.go
+	recon      msRecon   // recon_memstore_test.go
+	events     msEvents  // eventchain_test.go
 	outbox     []ledger.Outbound
 }
 
@@ -47,6 +51,8 @@ type msFund struct {
 	openGrants                        int64
 	snapshotSeq, snapshotJournalSeq   int64
 	programs                          map[string]*decimal.Decimal
+	tree                              []byte // merkle_frontier
+	lastSnapshotHash                  []byte
 }
 
 type msAccount struct{ fund, account string }
@@ -112,10 +118,17 @@ func (s *memStore) Funds(_ context.Context, ids []string) ([]*ledger.Fund, error
 		f := &ledger.Fund{ID: r.id, Name: r.name, Currency: r.currency, OpenedEventID: r.openedEventID, OpenedAt: r.openedAt,
 			HeadSeq: r.headSeq, HeadHash: bytes.Clone(r.headHash), HeadTime: r.headTime, OpenGrants: r.openGrants,
 			SnapshotSeq: r.snapshotSeq, SnapshotJournalSeq: r.snapshotJournalSeq,
-			Programs: map[string]*ledger.Program{}, Balances: map[string]*ledger.Balance{}}
+			Programs: map[string]*ledger.Program{}, Balances: map[string]*ledger.Balance{},
+			LastSnapshotHash: bytes.Clone(r.lastSnapshotHash)}
+		tree, err := merkle.FrontierFromBytes(uint64(r.headSeq), r.tree)
+		if err != nil {
+			return nil, err
+		}
+		f.Tree = tree
 		if r.headTime.IsZero() { // coalesce(head_time, opened_at)
 			f.HeadTime = r.openedAt
 		}
+		f.Close = s.periods.state[id]
 		for code, c := range r.programs {
 			p := &ledger.Program{Code: code}
 			if c != nil {
@@ -293,6 +306,9 @@ func (s *memStore) write(out *ledger.BatchOutput, now time.Time) error {
 		func() error { return s.writeHeld(out) },
 		func() error { return s.writeRejections(out.Rejections) },
 		func() error { return s.writeSnapshots(out) },
+		func() error { return s.writePeriods(out) },
+		func() error { return s.writeRecon(out) },
+		func() error { return s.writeEvents(out) },
 		func() error { s.outbox = append(s.outbox, out.Outbox...); return nil },
 	} {
 		if err := step(); err != nil {
@@ -322,6 +338,7 @@ func (s *memStore) writeFunds(ch ledger.Changes) error {
 		// The UPDATE leaves name and currency as they are.
 		r.headSeq, r.headHash, r.headTime = f.HeadSeq, bytes.Clone(f.HeadHash), headTime
 		r.openGrants, r.snapshotSeq, r.snapshotJournalSeq = f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq
+		r.tree, r.lastSnapshotHash = f.Tree.Bytes(), bytes.Clone(f.LastSnapshotHash)
 		if r.openGrants < 0 {
 			return fmt.Errorf("funds: %s open_grants %d < 0", f.ID, r.openGrants)
 		}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -40,8 +41,14 @@ type Snapshot struct {
 	Balanced          bool          `json:"balanced"`
 	Available         string        `json:"available"`
 	OutstandingGrants Outstanding   `json:"outstanding_grants"`
-	KeyID             string        `json:"key_id"`
-	Signature         string        `json:"signature"`
+	// TreeSize, TreeRoot and PrevSnapshotHash (CONTRACT.md section 12) are
+	// in every snapshot signed as fundledger-snapshot-v2 and absent from
+	// the v1 snapshots made before; a nil TreeSize is a v1 snapshot.
+	TreeSize         *int64 `json:"tree_size,omitempty"`
+	TreeRoot         string `json:"tree_root,omitempty"`
+	PrevSnapshotHash string `json:"prev_snapshot_hash,omitempty"`
+	KeyID            string `json:"key_id"`
+	Signature        string `json:"signature"`
 }
 
 // Signer signs snapshots. KeyID names the public key an auditor verifies
@@ -98,23 +105,48 @@ func TakeSnapshot(f *Fund, label string, signer Signer) *Snapshot {
 			Amount: Money(f.Amount(AccountGrantsPayable)),
 		},
 	}
+	size, root := f.TreeHead()
+	s.TreeSize, s.TreeRoot, s.PrevSnapshotHash = &size, root, ZeroHash
+	if f.LastSnapshotHash != nil {
+		s.PrevSnapshotHash = hex.EncodeToString(f.LastSnapshotHash)
+	}
 	if signer != nil {
 		s.KeyID = signer.KeyID()
 		s.Signature = encodeSig(signer.Sign(SnapshotSigningInput(s)))
 	}
+	f.LastSnapshotHash = SnapshotHash(s)
 	return s
 }
 
-// SnapshotVersion is the first line of a snapshot's signing input.
-const SnapshotVersion = "fundledger-snapshot-v1"
+// SnapshotVersion is the first line of a snapshot's signing input:
+// fundledger-snapshot-v2 since snapshots carry their Merkle tree head and
+// the hash of the snapshot before (SnapshotVersionV1 before that).
+const SnapshotVersion = "fundledger-snapshot-v2"
+
+// SnapshotVersionV1 is the first line of the signing input of snapshots
+// made before version 2: no tree_size, tree_root or prev_snapshot_hash.
+const SnapshotVersionV1 = "fundledger-snapshot-v1"
+
+// SnapshotHash is SHA-256 of a snapshot's signing input: what the next
+// snapshot of its fund carries as prev_snapshot_hash.
+func SnapshotHash(s *Snapshot) []byte {
+	sum := sha256.Sum256(SnapshotSigningInput(s))
+	return sum[:]
+}
 
 // SnapshotSigningInput is the exact byte string signed for a snapshot:
 // every published field but the signature, one per line-feed-terminated
-// line, in the published order; accounts as four lines each.
+// line, in the published order; accounts as four lines each. A snapshot
+// without a tree_size is a version 1 snapshot and gets the version 1
+// input, so what was signed before version 2 still verifies.
 func SnapshotSigningInput(s *Snapshot) []byte {
 	var b strings.Builder
 	line := func(v string) { b.WriteString(v); b.WriteByte('\n') }
-	line(SnapshotVersion)
+	if s.TreeSize == nil {
+		line(SnapshotVersionV1)
+	} else {
+		line(SnapshotVersion)
+	}
 	line(s.FundID)
 	line(strconv.FormatInt(s.SnapshotSeq, 10))
 	line(s.Label)
@@ -134,6 +166,11 @@ func SnapshotSigningInput(s *Snapshot) []byte {
 	line(s.Available)
 	line(strconv.FormatInt(s.OutstandingGrants.Count, 10))
 	line(s.OutstandingGrants.Amount)
+	if s.TreeSize != nil {
+		line(strconv.FormatInt(*s.TreeSize, 10))
+		line(s.TreeRoot)
+		line(s.PrevSnapshotHash)
+	}
 	line(s.KeyID)
 	return []byte(b.String())
 }

@@ -5,16 +5,20 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/fundledger/fundledger/events"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/shopspring/decimal"
 )
 
@@ -57,6 +61,32 @@ const (
 	// ProblemTruncated: a snapshot covers transactions the journal no
 	// longer has: its tail was cut.
 	ProblemTruncated = "truncated"
+	// ProblemKeyHistory: an entry of the signing keys' history does not
+	// follow the one before (numbering, key id, order of times, or the
+	// previous key's signature). Its fund_id is empty and seq 0.
+	ProblemKeyHistory = "key_history"
+	// ProblemEvent: the fund's chain of non-posting events (docs/audit.md
+	// section 9) is broken at that event seq: a gap, a prev_hash or hash
+	// that does not match, data that does not hash to data_sha256, a time
+	// going back, or a kept head that differs. Seq is the event's seq.
+	ProblemEvent = "event"
+	// ProblemAccessLog: the access log's chain is broken at that entry
+	// (seq is the entry's; fund_id is empty).
+	ProblemAccessLog = "access_log"
+	// ProblemAllocation: the two legs of an allocation do not match
+	// across funds (a leg missing, another amount, or the same
+	// direction twice).
+	ProblemAllocation = "allocation"
+	// ProblemTree: the Merkle tree the store keeps for proofs (the
+	// complete subtrees of merkle_nodes, docs/audit.md section 10) is not
+	// the tree of the journal: proofs made from it would not verify.
+	ProblemTree = "tree"
+	// ProblemPeriod: a period report (CONTRACT.md section 11) differs
+	// from its recomputation from the journal (docs/audit.md section 3b),
+	// its tree_size, tree_root or prev_report_hash do not match the
+	// journal's tree or the report before, or its stored row differs from
+	// its published bytes. Seq is the report's as_of_journal_seq.
+	ProblemPeriod = "period"
 )
 
 // MaxProblems is the most problems a report lists; the rest are counted in
@@ -91,7 +121,10 @@ type FundVerified struct {
 	ChainHead           string `json:"chain_head"`
 	CheckedTransactions int64  `json:"checked_transactions"`
 	CheckedSnapshots    int64  `json:"checked_snapshots"`
-	OK                  bool   `json:"ok"`
+	CheckedEvents       int64  `json:"checked_events"`
+	// CheckedPeriodReports counts the period reports checked.
+	CheckedPeriodReports int64 `json:"checked_period_reports,omitempty"`
+	OK                   bool  `json:"ok"`
 }
 
 // VerifyReport is the result of a verification (CONTRACT.md section 7):
@@ -99,12 +132,29 @@ type FundVerified struct {
 // found, which is journal order within a fund, so the first one names the
 // first transaction that does not match.
 type VerifyReport struct {
-	OK                  bool           `json:"ok"`
-	CheckedTransactions int64          `json:"checked_transactions"`
-	CheckedSnapshots    int64          `json:"checked_snapshots"`
-	Funds               []FundVerified `json:"funds"`
-	Problems            []Problem      `json:"problems"`
-	ProblemsOmitted     int            `json:"problems_omitted,omitempty"`
+	OK                  bool  `json:"ok"`
+	CheckedTransactions int64 `json:"checked_transactions"`
+	CheckedSnapshots    int64 `json:"checked_snapshots"`
+	CheckedEvents       int64 `json:"checked_events"`
+	// CheckedPeriodReports counts the period reports checked.
+	CheckedPeriodReports int64 `json:"checked_period_reports,omitempty"`
+	// CheckedAccessLog counts the access log's chained entries checked
+	// (a verification of every fund checks the log too).
+	CheckedAccessLog int64          `json:"checked_access_log,omitempty"`
+	Funds            []FundVerified `json:"funds"`
+	Problems         []Problem      `json:"problems"`
+	ProblemsOmitted  int            `json:"problems_omitted,omitempty"`
+}
+
+// AddProblem adds a problem that is not one fund's journal's (the key
+// history's, an allocation across funds).
+func (r *VerifyReport) AddProblem(p Problem) {
+	r.OK = false
+	if len(r.Problems) < MaxProblems {
+		r.Problems = append(r.Problems, p)
+	} else {
+		r.ProblemsOmitted++
+	}
 }
 
 // NewVerifyReport is an empty, OK report.
@@ -125,8 +175,11 @@ func (r *VerifyReport) Add(v *Verifier) {
 	r.CheckedTransactions += v.checked
 	r.CheckedSnapshots += v.snapshots
 	ok := len(v.problems) == 0 && v.omitted == 0
+	r.CheckedEvents += v.events
+	r.CheckedPeriodReports += v.PeriodReportsChecked()
 	r.Funds = append(r.Funds, FundVerified{FundID: v.fundID, HeadSeq: v.seq, ChainHead: hex.EncodeToString(v.head),
-		CheckedTransactions: v.checked, CheckedSnapshots: v.snapshots, OK: ok})
+		CheckedTransactions: v.checked, CheckedSnapshots: v.snapshots, CheckedEvents: v.events,
+		CheckedPeriodReports: v.PeriodReportsChecked(), OK: ok})
 	for _, p := range v.problems {
 		if len(r.Problems) < MaxProblems {
 			r.Problems = append(r.Problems, p)
@@ -147,6 +200,10 @@ type StoredSnapshot struct {
 	SnapshotSeq    int64
 	AsOfJournalSeq int64
 	Published      []byte
+	// Body is the snapshot's JSON as the store keeps it for its own reads
+	// (the balances as of a seq are read from it), nil when not kept: it
+	// must say what the published bytes say.
+	Body []byte
 	// External marks a snapshot that did not come from the ledger's own
 	// table (a copy from JetStream or an auditor's file): it is not
 	// counted in the table's numbering.
@@ -163,6 +220,9 @@ type KeptState struct {
 	OpenGrants  int64
 	SnapshotSeq int64
 	Balances    map[string]*Balance
+	// Tree is the fund's kept Merkle frontier (merkle.Frontier.Bytes),
+	// nil when not kept: the next snapshot's tree_root comes from it.
+	Tree []byte
 }
 
 // Verifier checks one fund's journal, streamed in seq order, against its
@@ -181,8 +241,19 @@ type Verifier struct {
 	balances map[string]*Balance
 	open     map[string]decimal.Decimal // grant_id -> outstanding, only when not zero
 	pending  []StoredSnapshot           // snapshots as of a transaction not read yet
+	tree     merkle.Frontier            // the Merkle tree of the transactions read
+	prevSnap []byte                     // SHA-256 of the last table snapshot's signed bytes
+	// prevSnapV2: a version 2 snapshot was seen in the table.
+	prevSnapV2 bool
+	// treeNodes digests the complete subtrees the store keeps, as the
+	// journal gives them, in the order they complete (TreeNodesDigest).
+	treeNodes  hash.Hash
+	treeNodesN int64
 
-	lastSnapSeq int64 // last snapshot_seq of the store's table seen
+	lastSnapSeq int64           // last snapshot_seq of the store's table seen
+	events      int64           // event chain entries read (eventchain.go)
+	legs        []AllocationLeg // allocations_verify.go
+	periods     *periodCheck    // period_verify.go; nil when not given
 	checked     int64
 	snapshots   int64
 	problems    []Problem
@@ -269,10 +340,15 @@ func (v *Verifier) Prepared(p Prepared) {
 		v.Problemf(t.Seq, ProblemTime, "recorded at %s, before seq %d (%s)", TimeText(t.Time), v.seq, TimeText(v.headTime))
 	}
 	v.postings(t, refs)
+	v.allocationLeg(t, refs)
 	if t.Seq > v.seq {
 		v.seq = t.Seq
 	}
 	v.head, v.headTime = t.Hash, t.Time
+	v.tree.Append(merkle.LeafHash(t.Hash), v.treeNode)
+	if v.periods != nil {
+		v.periods.add(t, v.treeRootHex)
+	}
 	if len(v.pending) > 0 {
 		v.flushPending(false)
 	}
@@ -391,12 +467,16 @@ func (v *Verifier) checkSnapshot(st StoredSnapshot, atEnd bool) {
 		if s.SnapshotSeq > v.lastSnapSeq {
 			v.lastSnapSeq = s.SnapshotSeq
 		}
+		v.checkSnapshotChain(name, &s)
 	}
 	if s.FundID != v.fundID {
 		v.Problemf(at, ProblemSnapshot, "%s is of fund %q", name, s.FundID)
 		return
 	}
 	v.checkSignature(name, &s)
+	if !st.External && st.Body != nil && !sameJSON(st.Body, st.Published) {
+		v.Problemf(at, ProblemSnapshot, "%s: its stored JSON (which the balances as of a seq are read from) says something else than its published bytes: the table was changed", name)
+	}
 	switch {
 	case at > v.seq && atEnd:
 		v.Problemf(v.seq+1, ProblemTruncated, "%s covers the journal up to seq %d (chain head %s), but the journal ends at seq %d: transactions %d to %d were removed",
@@ -434,13 +514,84 @@ func (v *Verifier) expected(s *Snapshot) *Snapshot {
 	if b := v.balances[AccountCash]; b != nil {
 		cash = b.On(AccountCash)
 	}
-	return &Snapshot{
+	w := &Snapshot{
 		FundID: v.fundID, SnapshotSeq: s.SnapshotSeq, Label: s.Label, AsOfJournalSeq: v.seq,
 		AsOf: TimeText(asOf), ChainHead: hex.EncodeToString(v.head), Accounts: lines,
 		TotalDebits: Money(dr), TotalCredits: Money(cr), Balanced: dr.Equal(cr), Available: Money(cash.Sub(gp)),
 		OutstandingGrants: Outstanding{Count: v.openGrants(), Amount: Money(gp)},
 		KeyID:             s.KeyID, Signature: s.Signature,
 	}
+	if s.TreeSize != nil { // version 2: the tree head too
+		size, root := int64(v.tree.Size), v.tree.Root()
+		w.TreeSize, w.TreeRoot, w.PrevSnapshotHash = &size, root.Hex(), s.PrevSnapshotHash
+	}
+	return w
+}
+
+func (v *Verifier) treeNode(n merkle.Node, h merkle.Hash) {
+	if n.Level < TreeStoredLevel {
+		return
+	}
+	if v.treeNodes == nil {
+		v.treeNodes = sha256.New()
+	}
+	v.treeNodes.Write(TreeNodeDigestEntry(n, h))
+	v.treeNodesN++
+}
+
+// TreeNodeDigestEntry is one node's bytes in a digest of stored Merkle
+// nodes: its level, its index (8 bytes, big-endian) and its hash.
+func TreeNodeDigestEntry(n merkle.Node, h merkle.Hash) []byte {
+	b := make([]byte, 0, 1+8+len(h))
+	b = append(b, n.Level)
+	b = binary.BigEndian.AppendUint64(b, n.Index)
+	return append(b, h[:]...)
+}
+
+// TreeNodesDigest is SHA-256 over TreeNodeDigestEntry of every complete
+// subtree of TreeStoredLevel and up of the journal read, in the order
+// they complete (by their last leaf, then level), and their number: the
+// store compares its merkle_nodes with it, a row at a time, in flat
+// memory.
+func (v *Verifier) TreeNodesDigest() ([]byte, int64) {
+	if v.treeNodes == nil {
+		return sha256.New().Sum(nil), 0
+	}
+	return v.treeNodes.Sum(nil), v.treeNodesN
+}
+
+// checkSnapshotChain checks a table snapshot's prev_snapshot_hash against
+// the snapshot before it in the table (snapshots come in order).
+func (v *Verifier) checkSnapshotChain(name string, s *Snapshot) {
+	at := s.AsOfJournalSeq
+	switch {
+	case s.TreeSize == nil && v.prevSnapV2:
+		v.Problemf(at, ProblemSnapshot, "%s is a version 1 snapshot after a version 2 one", name)
+	case s.TreeSize != nil:
+		want := ZeroHash
+		if v.prevSnap != nil {
+			want = hex.EncodeToString(v.prevSnap)
+		}
+		if s.PrevSnapshotHash != want {
+			v.Problemf(at, ProblemSnapshot, "%s: prev_snapshot_hash is %s, but the snapshot before it hashes to %s: a snapshot was removed, changed or reordered",
+				name, s.PrevSnapshotHash, want)
+		}
+		v.prevSnapV2 = true
+	}
+	v.prevSnap = SnapshotHash(s)
+}
+
+// sameJSON reports whether two JSON texts hold the same values (as jsonb
+// compares them: key order and spacing aside, numbers exactly).
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
+	da.UseNumber()
+	db.UseNumber()
+	if da.Decode(&x) != nil || db.Decode(&y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // diffSnapshots names the fields of got that differ from want.
@@ -491,6 +642,10 @@ func diffSnapshots(got, want *Snapshot) []string {
 	field("available", got.Available, want.Available)
 	field("outstanding_grants.count", fmt.Sprint(got.OutstandingGrants.Count), fmt.Sprint(want.OutstandingGrants.Count))
 	field("outstanding_grants.amount", got.OutstandingGrants.Amount, want.OutstandingGrants.Amount)
+	if got.TreeSize != nil && want.TreeSize != nil {
+		field("tree_size", fmt.Sprint(*got.TreeSize), fmt.Sprint(*want.TreeSize))
+		field("tree_root", got.TreeRoot, want.TreeRoot)
+	}
 	return d
 }
 
@@ -500,7 +655,7 @@ func (v *Verifier) checkSignature(name string, s *Snapshot) {
 		v.Problemf(at, ProblemSignature, "%s is not signed", name)
 		return
 	}
-	pub, ok := v.keys[s.KeyID]
+	pub, ok := LookupKey(v.keys, s.KeyID)
 	if !ok {
 		v.Problemf(at, ProblemSignature, "%s is signed with key %s, which is not a known signing key", name, s.KeyID)
 		return
@@ -509,8 +664,8 @@ func (v *Verifier) checkSignature(name string, s *Snapshot) {
 		v.Problemf(at, ProblemSignature, "%s: the public key listed as %s is %d bytes, not an Ed25519 key", name, s.KeyID, len(pub))
 		return
 	}
-	if got := SigningKeyID(pub); got != s.KeyID {
-		v.Problemf(at, ProblemSignature, "%s: the public key listed as %s has key id %s", name, s.KeyID, got)
+	if !KeyIDMatches(pub, s.KeyID) {
+		v.Problemf(at, ProblemSignature, "%s: the public key listed as %s has key id %s", name, s.KeyID, SigningKeyID(pub))
 		return
 	}
 	sig, err := base64.StdEncoding.DecodeString(s.Signature)
@@ -526,6 +681,7 @@ func (v *Verifier) checkSignature(name string, s *Snapshot) {
 // the balances.
 func (v *Verifier) End(kept *KeptState) {
 	v.flushPending(true)
+	v.endPeriods()
 	if kept != nil {
 		v.endKept(*kept)
 	}
@@ -548,6 +704,9 @@ func (v *Verifier) endKept(k KeptState) {
 	}
 	if k.SnapshotSeq != v.lastSnapSeq {
 		v.Problemf(0, ProblemSnapshot, "the fund has taken %d snapshots but %d are stored", k.SnapshotSeq, v.lastSnapSeq)
+	}
+	if k.Tree != nil && k.HeadSeq == v.seq && !bytes.Equal(k.Tree, v.tree.Bytes()) {
+		v.Problemf(0, ProblemHead, "the fund's kept Merkle frontier is not the right edge of its journal's tree: the next snapshot's tree_root would be wrong")
 	}
 	names := make([]string, 0, len(v.balances)+len(k.Balances))
 	for name := range v.balances {
@@ -584,13 +743,6 @@ func sortRefs(refs []Ref) {
 		}
 		return strings.Compare(a.Value, b.Value)
 	})
-}
-
-// SigningKeyID is the key id of a snapshot-signing public key: the first
-// 16 hex digits of SHA-256 of its 32 bytes.
-func SigningKeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:8])
 }
 
 // VerifyFund runs v over a fund: nextTxn returns its transactions in seq

@@ -9,7 +9,9 @@
 #      database and directory are touched.
 #   3. Exports DATABASE_URL pointing at fundledger_demo.
 #   4. go build -o .data/bin/fundledger ./cmd/fundledger
-#   5. exec .data/bin/fundledger demo "$@" (flags: see `fundledger demo --help`)
+#   5. exec .data/bin/fundledger demo "$@" (flags: see `fundledger demo --help`);
+#      it ends by printing the web console's address and, when stdout is a
+#      terminal, keeps serving it until Ctrl-C.
 set -euo pipefail
 
 log() { printf 'demo.sh: %s\n' "$*" >&2; }

@@ -5,6 +5,8 @@
 #      it answers as a superuser, else the private cluster); it is exported as
 #      FUNDLEDGER_TEST_DATABASE_URL. Tests create (and drop) their own
 #      databases in it.
+#      Debian's chromium is installed with apt-get when /usr/bin/chromium is
+#      missing (the console's browser tests drive it).
 #   2. go vet ./...        (a vet failure stops here with vet's exit code)
 #   3. go test -race -count=1 -timeout 30m [extra args "$@"] ./...
 #      The script exits with go test's exit code.
@@ -21,6 +23,19 @@ if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
 fi
 
 PKGS="${PKGS:-./...}"
+
+# The web console's browser tests (console/browser_test.go) drive Debian's
+# chromium headless; install it when it is missing.
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "test.sh: /usr/bin/chromium missing; installing Debian's chromium with apt-get" >&2
+  if [[ "$(id -u)" == 0 ]]; then
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2
+  else
+    sudo apt-get update >&2
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2
+  fi
+fi
 
 echo "test.sh: ensuring PostgreSQL, then go vet $PKGS and go test -race -count=1 -timeout 30m $* $PKGS" >&2
 

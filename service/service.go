@@ -37,7 +37,18 @@ type Config struct {
 	// yet is held; 0 means the default (5 minutes), a negative value no
 	// hold at all (such an event is refused at once).
 	HoldWindow time.Duration
-	SigningKey string // base64 Ed25519 seed; empty: keep one in DataDir
+	// Zone is FUNDLEDGER_TZ, the time zone of business dates taken from
+	// the clock and of a month's end (CONTRACT.md section 11); nil is
+	// ledger.DefaultZone.
+	Zone *time.Location
+	// ReconDateWindow is RECON_DATE_WINDOW in days (rule 3 of the bank
+	// reconciliation); 0 means the default (3), a negative value 0 days.
+	ReconDateWindow int
+	SigningKey      string // base64 Ed25519 seed (FUNDLEDGER_SIGNING_KEY)
+	// SigningKeyFile holds the seed (FUNDLEDGER_SIGNING_KEY_FILE), outside
+	// DataDir. With neither, DataDir's legacy signing.key, else
+	// DefaultKeyFile() (see KeySource).
+	SigningKeyFile string
 	// NATSAuth logs in to NATS_URL's server and sets its TLS (CONTRACT.md
 	// section 9); unused with the embedded server.
 	NATSAuth jetstream.ConnAuth
@@ -95,6 +106,12 @@ func (c *Config) defaults() {
 	case c.HoldWindow < 0:
 		c.HoldWindow = 0 // the store refuses at once
 	}
+	switch {
+	case c.ReconDateWindow == 0:
+		c.ReconDateWindow = ledger.DefaultReconDateWindow
+	case c.ReconDateWindow < 0:
+		c.ReconDateWindow = 0 // the same day only
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -106,7 +123,7 @@ type Service struct {
 	log      *slog.Logger
 	Store    *postgres.Store
 	Metrics  *Metrics
-	Signer   *Signer
+	Signer   *Signer // the signing key at start (a rotation while running changes the batches' signer only)
 	NATSURL  string
 	HTTPAddr string // the address actually listened on
 
@@ -146,15 +163,20 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer store.Close()
 	s.Store = store
-	signer, err := LoadSigner(cfg.SigningKey, cfg.DataDir)
-	if err != nil {
+	var keyErr error
+	if err := retry(ctx, s.log, "signing key", func() error {
+		signer, err := s.startKey(ctx)
+		if errors.As(err, new(keyError)) {
+			keyErr = err // the key is wrong: no retry makes it right
+			return nil
+		}
+		s.Signer = signer
 		return err
-	}
-	s.Signer = signer
-	if err := retry(ctx, s.log, "register signing key", func() error {
-		return store.RegisterKey(ctx, signer.KeyID(), signer.PublicKey())
 	}); err != nil {
 		return err
+	}
+	if keyErr != nil {
+		return keyErr
 	}
 
 	natsOpts, err := cfg.NATSAuth.Options()
@@ -257,6 +279,11 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 	s.setLeader(true)
 	defer s.setLeader(false)
 	s.log.Info("consumer lease taken", "epoch", lease.Epoch, "position", lease.Position)
+	if n, err := s.Store.BackfillPeriods(ctx, cfg.Zone); err != nil { // once, on a journal from before the period records
+		return false, err
+	} else if n > 0 {
+		s.log.Info("period figures of the journal before them counted", "transactions", n)
+	}
 
 	copts := jetstream.ConsumerOptions{AckWait: 60 * time.Second, MaxAckPending: 4 * cfg.BatchSize, BufferBytes: max(2*cfg.BatchBytes, 2*events.MaxCarriedBytes)}
 	position := lease.Position
@@ -293,7 +320,11 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 	}()
 
 	set := postgres.BatchSettings{Failpoint: cfg.Failpoint, IntakeSettings: ledger.IntakeSettings{
-		HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer}}
+		HoldWindow: cfg.HoldWindow, SnapshotEvery: cfg.SnapshotEvery, Signer: s.Signer, Zone: cfg.Zone,
+		Recon: ledger.ReconSettings{DateWindow: cfg.ReconDateWindow}}}
+	if err := s.followRotation(ctx, &set.IntakeSettings); err != nil { // rotated while not leading
+		return false, err
+	}
 	idle := 250 * time.Millisecond
 	if w := cfg.HoldWindow / 4; w > 0 && w < idle {
 		idle = w
@@ -369,6 +400,9 @@ func (s *Service) lead(ctx context.Context, js njs.JetStream, holder string) (pr
 		if time.Since(lastCheck) > 5*time.Second {
 			if err := lease.Check(ctx); err != nil {
 				return progressed, fmt.Errorf("lease connection: %w", err)
+			}
+			if err := s.followRotation(ctx, &set.IntakeSettings); err != nil {
+				return progressed, err
 			}
 			lastCheck = time.Now()
 		}

@@ -39,6 +39,7 @@ type dAllocation struct {
 	ToFundID     string `json:"to_fund_id"`
 	Amount       string `json:"amount"`
 	ApprovedBy   string `json:"approved_by"`
+	ApprovedOn   string `json:"approved_on,omitempty"` // the optional business date
 }
 
 type dGrant struct {
@@ -88,12 +89,15 @@ type dReturned struct {
 	PaymentID string `json:"payment_id"`
 	Amount    string `json:"amount"`
 	Reason    string `json:"reason"`
+	// ReturnedOn is the optional business date (CONTRACT.md section 11).
+	ReturnedOn string `json:"returned_on,omitempty"`
 }
 
 type dCancelled struct {
 	GrantID     string `json:"grant_id"`
 	CancelledBy string `json:"cancelled_by"`
 	Reason      string `json:"reason"`
+	CancelledOn string `json:"cancelled_on,omitempty"` // the optional business date
 }
 
 type dRecovered struct {
@@ -102,6 +106,8 @@ type dRecovered struct {
 	Amount     string `json:"amount"`
 	BankRef    string `json:"bank_ref"`
 	Reason     string `json:"reason"`
+	// RecoveredOn is the optional business date.
+	RecoveredOn string `json:"recovered_on,omitempty"`
 }
 
 type dSnapshot struct {

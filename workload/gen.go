@@ -90,7 +90,9 @@ type gen struct {
 	month   int // index from the first month
 	start   time.Time
 	acts    []action
-	inExtra bool // emitting a duplicate or bad event: no more extras
+	inExtra bool                 // emitting a duplicate or bad event: no more extras
+	late    []latePayment        // periods.go
+	banks   map[string]*bankSide // statements.go
 }
 
 func newGen(cfg Config, emit func(Msg) error) *gen {
@@ -193,6 +195,7 @@ func (g *gen) envelopeRaw(fundID, typ, source string, raw json.RawMessage, t int
 
 func (g *gen) send(m Msg) error {
 	g.exp.Messages++
+	g.noteBank(m) // statements.go
 	return g.emit(m)
 }
 
@@ -365,6 +368,15 @@ func (g *gen) runMonth() error {
 		t++
 	}
 
+	if err := g.bankStatements(t); err != nil { // statements.go
+		return err
+	}
+	// After the bank's statement: the closed month's report names its
+	// reconciliation.
+	if err := g.closePrevious(t); err != nil { // periods.go
+		return err
+	}
+
 	// The month's business, interleaved across funds by time.
 	g.acts = g.acts[:0]
 	for _, f := range g.funds {
@@ -436,7 +448,8 @@ func (g *gen) allocation(from, to *fund, amount int64, t int) error {
 		return nil
 	}
 	d := dAllocation{AllocationID: fmt.Sprintf("%s-a-%s-%03d", from.short, g.yyyymm(), from.next("a"+g.yyyymm())),
-		ToFundID: to.id, Amount: money(amount), ApprovedBy: fmt.Sprintf("officer-%s-%02d", from.short, 1+g.r.IntN(6))}
+		ToFundID: to.id, Amount: money(amount), ApprovedBy: fmt.Sprintf("officer-%s-%02d", from.short, 1+g.r.IntN(6)),
+		ApprovedOn: g.date(t)}
 	from.cash -= amount
 	to.cash += amount
 	g.exp.Txns += 2
@@ -512,6 +525,9 @@ func (g *gen) planSingle(f *fund, pg plannedGrant) {
 		g.schedule(tP, func(t int) error { return g.pay(gr, gr.approved/2, t) })
 		g.schedule(tP+2*1440, func(t int) error { return g.pay(gr, gr.outstanding(), t) })
 	default:
+		if g.deferLate(gr, tP) { // periods.go
+			return
+		}
 		g.schedule(tP, func(t int) error { return g.pay(gr, gr.approved, t) })
 		switch v := g.r.IntN(1000); {
 		case v < 10: // the bank returns the payment; it is paid again
@@ -649,7 +665,7 @@ func (g *gen) returnPayment(gr *grant, t int) error {
 	f.cash += amount
 	f.payable += amount
 	g.exp.Txns++
-	d := dReturned{GrantID: gr.id, PaymentID: p.id, Amount: money(amount), Reason: g.pick(returnReasons)}
+	d := dReturned{GrantID: gr.id, PaymentID: p.id, Amount: money(amount), Reason: g.pick(returnReasons), ReturnedOn: g.date(t)}
 	return g.good(f, events.TypePaymentReturned, "payments/"+f.short, d, t, false)
 }
 
@@ -667,7 +683,8 @@ func (g *gen) cancel(gr *grant, t int) error {
 	gr.cancelled += out
 	gr.closed = true
 	f.remember(&f.cancelled, gr)
-	d := dCancelled{GrantID: gr.id, CancelledBy: fmt.Sprintf("officer-%s-%02d", f.short, 1+g.r.IntN(6)), Reason: g.pick(cancelReasons)}
+	d := dCancelled{GrantID: gr.id, CancelledBy: fmt.Sprintf("officer-%s-%02d", f.short, 1+g.r.IntN(6)), Reason: g.pick(cancelReasons),
+		CancelledOn: g.date(t)}
 	return g.good(f, events.TypeGrantCancelled, "approvals/"+f.short, d, t, false)
 }
 
@@ -685,7 +702,7 @@ func (g *gen) recover(gr *grant, t int) error {
 	f.cash += amount
 	g.exp.Txns++
 	d := dRecovered{GrantID: gr.id, RecoveryID: fmt.Sprintf("%s-r-%s-%04d", f.short, g.yyyymm(), f.next("r"+g.yyyymm())),
-		Amount: money(amount), BankRef: g.bankRef(), Reason: g.pick(recoverReasons)}
+		Amount: money(amount), BankRef: g.bankRef(), Reason: g.pick(recoverReasons), RecoveredOn: g.date(t)}
 	return g.good(f, events.TypeGrantRecovered, "payments/"+f.short, d, t, true)
 }
 
@@ -777,12 +794,13 @@ func (g *gen) approveBatch(f *fund, b *plannedBatch, t int) ([]string, []*paymen
 // payBatch pays each line of an approved batch with its own payment, as
 // the bank's payment file reports them; now and then a payment comes back.
 func (g *gen) payBatch(f *fund, ids []string, lines []*payment, t int) error {
+	var bulkRef string // statements.go
 	for i, p := range lines {
 		p.id = fmt.Sprintf("%s-pay-%s-%06d", f.short, g.yyyymm(), f.next("p"+g.yyyymm()))
 		f.payable -= p.amount
 		f.cash -= p.amount
 		g.exp.Txns++
-		d := dDisbursed{GrantID: ids[i], PaymentID: p.id, Amount: money(p.amount), BankRef: g.bankRef(), PaidOn: g.date(t)}
+		d := dDisbursed{GrantID: ids[i], PaymentID: p.id, Amount: money(p.amount), BankRef: g.batchRef(&bulkRef, g.bankRef()), PaidOn: g.date(t)}
 		if err := g.good(f, events.TypeGrantDisbursed, "payments/"+f.short, d, t, true); err != nil {
 			return err
 		}
@@ -790,7 +808,7 @@ func (g *gen) payBatch(f *fund, ids []string, lines []*payment, t int) error {
 			f.payable += p.amount
 			f.cash += p.amount
 			g.exp.Txns++
-			r := dReturned{GrantID: ids[i], PaymentID: p.id, Amount: money(p.amount), Reason: g.pick(returnReasons)}
+			r := dReturned{GrantID: ids[i], PaymentID: p.id, Amount: money(p.amount), Reason: g.pick(returnReasons), ReturnedOn: g.date(t)}
 			if err := g.good(f, events.TypePaymentReturned, "payments/"+f.short, r, t, false); err != nil {
 				return err
 			}

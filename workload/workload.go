@@ -104,6 +104,19 @@ type Config struct {
 	// ProgramChanges raises the districts' care_fund cap mid-year with
 	// fund.program.set.
 	ProgramChanges bool
+	// MonthCloses closes every fund's previous month (period.closed) on
+	// the first working day of each month after the first, and sends about
+	// 1 in 100 single-grant payments only after their month was closed,
+	// dated in it (prior-period adjustments). The stream's last month is
+	// left open. The ledger must apply it after each month has ended in
+	// FUNDLEDGER_TZ, or the closes are refused.
+	MonthCloses bool
+	// BankStatements sends every fund, on the first working day of each
+	// month after the first, the bank's statement of the month before
+	// (workload/statements.go): bulk payments of batches as one entry,
+	// some payments of the month's last days not yet cleared, a bank fee
+	// and interest the fund then books.
+	BankStatements bool
 }
 
 // Default is the whole city for a year: 38 districts, care grants one at a
@@ -112,7 +125,7 @@ type Config struct {
 func Default(seed int64) Config {
 	return Config{Seed: seed, Funds: 38, Year: 2026, Months: 12, GrantsPerMonth: 36, Lifecycle: true,
 		BatchLines: 3000, Allowances: true, PayBatches: true, BadRate: 0.01, DupRate: 0.005, EarlyRate: 0.02,
-		MonthEndSnapshots: true, ProgramChanges: true}
+		MonthEndSnapshots: true, ProgramChanges: true, MonthCloses: true}
 }
 
 // Demo is a year of one district (Jiangjin) at DOMAIN.md sizes, with the
@@ -121,6 +134,7 @@ func Default(seed int64) Config {
 func Demo(seed int64) Config {
 	c := Default(seed)
 	c.Funds = 1
+	c.BankStatements = true
 	return c
 }
 
@@ -158,6 +172,11 @@ type Expected struct {
 	// Early are payments published before their approval: held, then
 	// posted when the approval arrives.
 	Early int
+	// LatePayments are payments published after their month was closed
+	// (MonthCloses): each a prior-period adjustment.
+	LatePayments int
+	// Statements are the bank statements sent (BankStatements).
+	Statements int
 	// Rejections counts the intended refusals by code, including the held
 	// events refused when the hold window passes (unknown_grant,
 	// unknown_payment).

@@ -346,7 +346,10 @@ func (b *bench) startServe(bin binary, dbURL, natsURL, logName string) (*servePr
 	}
 	cmd := exec.Command(bin.path, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+natsURL,
-		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "FUNDLEDGER_DATA_DIR="+filepath.Join(b.work, "serve-data"))
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "FUNDLEDGER_DATA_DIR="+filepath.Join(b.work, "serve-data"),
+		// the signing key outside the data dir, never in $HOME (each run's
+		// fresh database takes it as its first key)
+		"FUNDLEDGER_SIGNING_KEY_FILE="+filepath.Join(b.work, "serve-signing.key"))
 	if b.pprof {
 		cmd.Env = append(cmd.Env, "FUNDLEDGER_PPROF=1", "FUNDLEDGER_PPROF_ADDR=127.0.0.1:6061")
 	} else {

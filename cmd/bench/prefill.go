@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
+	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/fundledger/fundledger/workload"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -103,7 +105,7 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 		}
 	}
 	h := &prefill{funds: funds, per: per, base: time.Date(2025, 1, 2, 1, 0, 0, 0, time.UTC), heads: make([]fundHead, len(funds)),
-		cursors: version >= relayCursorVersion}
+		version: version}
 
 	// Two loaders in parallel: the journal (whose hashes the fund heads
 	// need) with three tables, the postings with three others.
@@ -153,6 +155,15 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 	if err := h.copyFunds(ctx, conn); err != nil {
 		return fmt.Errorf("prefill funds: %w", err)
 	}
+	if err := h.bookItems(ctx, conn); err != nil {
+		return fmt.Errorf("prefill book items: %w", err)
+	}
+	if err := h.writeTree(ctx, conn); err != nil {
+		return fmt.Errorf("prefill Merkle tree: %w", err)
+	}
+	if err := h.periods(ctx, conn, dbURL); err != nil {
+		return fmt.Errorf("prefill period records: %w", err)
+	}
 	_, err = conn.Exec(ctx, "VACUUM ANALYZE")
 	return err
 }
@@ -160,48 +171,81 @@ func prefillDatabase(ctx context.Context, dbURL string, txns int, migrate func(c
 // The schemas the prefill mirrors. When a migration changes the ledger's
 // tables, the prefill must be changed with it (docs/performance.md):
 // checkSchema refuses any other schema rather than build a database the
-// ledger would not have written. Versions 5 to 12 differ, for the prefill,
-// only by the relay cursor (the other changes are in tables it leaves
-// empty, such as the access log of 011, add or drop indexes or replace a
-// trigger's function), so a build from before the journal became the
-// outbox can be compared with a build from after it (--compare).
+// ledger would not have written. Versions 5 to 18 differ, for the prefill,
+// by the relay cursor (6), the period records the store derives (14) and
+// the Merkle tree (15); the other changes are in tables it leaves empty
+// (tableSince), add or drop indexes or columns with defaults, or replace a
+// trigger's function. So a build of any of those versions can be compared
+// with another (--compare).
 const (
 	// prefillOldest and prefillNewest are the migration versions the
 	// prefill was written against (migrations/005_returns_after_recoveries.sql
-	// to migrations/012_journal_search.sql).
+	// to migrations/018_period_report_chain.sql).
 	prefillOldest = 5
-	prefillNewest = 12
+	prefillNewest = 18
 	// relayCursorVersion is the migration that made the journal the outbox
 	// of ledger.<fund>.posted, read past relay_cursor (006_relay_cursor.sql).
 	relayCursorVersion = 6
-	// accessLogVersion is the migration that added the read API's access
-	// log (011_access_log.sql), a table the prefill leaves empty.
-	accessLogVersion = 11
+	// periodsVersion is the migration that added the period records
+	// (014_periods.sql): the prefill has the store derive them from the
+	// journal it wrote (postgres.Store.BackfillPeriods).
+	periodsVersion = 14
+	// reconVersion is the migration that added bank reconciliation
+	// (013_bank_reconciliation.sql): every cash posting is a book item.
+	reconVersion = 13
+	// treeVersion is the migration that added the Merkle tree
+	// (015_merkle.sql): the prefill writes its nodes and frontiers.
+	treeVersion = 15
 	// schemaVersionTable is where jackc/tern records the version
 	// (ledger/postgres.Migrate).
 	schemaVersionTable = "fundledger_schema_version"
 )
 
 // prefillColumns are the tables the prefill writes and the columns it
-// writes in each; the COPY statements below use these lists. relay_cursor
-// only from relayCursorVersion on.
+// writes in each; the COPY statements below use these lists. A table of
+// tableSince only from that migration on.
 var prefillColumns = map[string][]string{
-	"journal":        {"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"},
-	"postings":       {"fund_id", "seq", "line", "account", "side", "amount"},
-	"grants":         {"fund_id", "grant_id", "beneficiary_ref", "program", "category", "approved_on", "event_id", "approved", "paid", "returned", "cancelled", "recovered", "closed", "activity_n"},
-	"business_ids":   {"fund_id", "kind", "id", "event_id", "content_hash"},
-	"grant_activity": {"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"},
-	"inbox":          {"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"},
-	"cap_usage":      {"fund_id", "program", "beneficiary_ref", "year", "used"},
-	"funds":          {"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash", "head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"},
-	"programs":       {"fund_id", "code", "cap"},
-	"balances":       {"fund_id", "account", "debits", "credits"},
-	"relay_cursor":   {"fund_id", "published_seq"},
+	"journal":         {"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"},
+	"postings":        {"fund_id", "seq", "line", "account", "side", "amount"},
+	"grants":          {"fund_id", "grant_id", "beneficiary_ref", "program", "category", "approved_on", "event_id", "approved", "paid", "returned", "cancelled", "recovered", "closed", "activity_n"},
+	"business_ids":    {"fund_id", "kind", "id", "event_id", "content_hash"},
+	"grant_activity":  {"fund_id", "grant_id", "n", "kind", "ref", "amount", "journal_seq", "event_id", "recorded_at"},
+	"inbox":           {"event_id", "fund_id", "type", "stream_seq", "outcome", "processed_at"},
+	"cap_usage":       {"fund_id", "program", "beneficiary_ref", "year", "used"},
+	"funds":           {"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash", "head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"},
+	"programs":        {"fund_id", "code", "cap"},
+	"balances":        {"fund_id", "account", "debits", "credits"},
+	"relay_cursor":    {"fund_id", "published_seq"},
+	"merkle_nodes":    {"fund_id", "level", "idx", "hash"},
+	"recon_book_open": {"fund_id", "journal_seq", "line", "type", "on_date", "direction", "amount", "bank_ref"},
+}
+
+// tableSince is the migration that added each table the prefill knows that
+// is younger than prefillOldest; checkSchema expects it only from then on.
+var tableSince = map[string]int{
+	"relay_cursor": relayCursorVersion,
+	"access_log":   11,
+	// 013_bank_reconciliation.sql: no statement in the history; each
+	// fund's opening contribution is an unmatched book item.
+	"bank_statements": 13, "bank_entries": 13, "recon_book_open": reconVersion, "recon_matches": 13, "recon_state": 13, "reconciliations": 13,
+	// 014_periods.sql: no close in the history; the figures of its open
+	// periods are derived by the store (see periods).
+	"fund_periods": periodsVersion, "period_adjustments": periodsVersion, "period_allocations": periodsVersion,
+	"period_backfill": periodsVersion, "period_beneficiaries": periodsVersion, "period_figures": periodsVersion, "period_reports": periodsVersion,
+	"merkle_nodes": treeVersion,
+	// 016_keys_and_event_chain.sql: serve registers its key; the history
+	// has no event that posts nothing.
+	"key_history": 16, "fund_events": 16,
 }
 
 // prefillEmpty are the ledger's other tables: a history of grants approved
-// and never paid leaves them empty (and the access log is the read API's).
-var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "signing_keys", "outbox", "consumer_state", "access_log"}
+// and never paid leaves them empty (and the access log is the read API's),
+// or the store fills them from the journal after the COPY (the period
+// records).
+var prefillEmpty = []string{"payments", "held", "rejections", "snapshots", "signing_keys", "outbox", "consumer_state", "access_log",
+	"bank_statements", "bank_entries", "recon_matches", "recon_state", "reconciliations",
+	"fund_periods", "period_adjustments", "period_allocations", "period_backfill", "period_beneficiaries", "period_figures", "period_reports",
+	"key_history", "fund_events"}
 
 // checkSchema says how the migrated database differs from the schema the
 // prefill mirrors: another migration version, a table it does not know,
@@ -242,12 +286,12 @@ func checkSchema(ctx context.Context, conn *pgx.Conn) (int, error) {
 	known := map[string]bool{}
 	for _, t := range prefillEmpty {
 		known[t] = true
-		if have[t] == nil && (t != "access_log" || version >= accessLogVersion) {
+		if have[t] == nil && version >= tableSince[t] {
 			problems = append(problems, fmt.Sprintf("table %s is gone", t))
 		}
 	}
 	for t, cols := range prefillColumns {
-		if t == "relay_cursor" && version < relayCursorVersion {
+		if version < tableSince[t] {
 			continue
 		}
 		known[t] = true
@@ -286,10 +330,12 @@ type fundHead struct {
 	hash  []byte
 	time  time.Time
 	total int64 // cents approved
+	tree  merkle.Frontier
 }
 
 type prefill struct {
-	cursors bool // the schema has relay_cursor
+	version int     // the schema's migration version
+	nodes   [][]any // merkle_nodes rows, from treeVersion on
 	funds   []string
 	per     []int
 	base    time.Time
@@ -376,6 +422,13 @@ func (h *prefill) copyJournal(ctx context.Context, c *pgx.Conn) error {
 		t := h.txn(i, seq, prev)
 		prev = t.Hash
 		h.heads[i].hash, h.heads[i].time = t.Hash, t.Time
+		if h.version >= treeVersion {
+			h.heads[i].tree.Append(merkle.LeafHash(t.Hash), func(n merkle.Node, x merkle.Hash) {
+				if n.Level >= ledger.TreeStoredLevel {
+					h.nodes = append(h.nodes, []any{t.FundID, int16(n.Level), int64(n.Index), x[:]})
+				}
+			})
+		}
 		refs := make(map[string]string, len(t.Refs))
 		for _, r := range t.Refs {
 			refs[r.Key] = r.Value
@@ -538,7 +591,7 @@ func (h *prefill) copyFunds(ctx context.Context, c *pgx.Conn) error {
 	if _, err := c.CopyFrom(ctx, pgx.Identifier{"balances"}, prefillColumns["balances"], pgx.CopyFromRows(bals)); err != nil {
 		return err
 	}
-	if !h.cursors {
+	if h.version < relayCursorVersion {
 		return nil
 	}
 	// The history was published long ago: each fund's relay cursor is at
@@ -549,5 +602,58 @@ func (h *prefill) copyFunds(ctx context.Context, c *pgx.Conn) error {
 		cursors = append(cursors, []any{f, int64(h.per[i])})
 	}
 	_, err := c.CopyFrom(ctx, pgx.Identifier{"relay_cursor"}, prefillColumns["relay_cursor"], pgx.CopyFromRows(cursors))
+	return err
+}
+
+// writeTree stores the Merkle tree of the history (migrations/015): the
+// complete subtrees the store keeps and each fund's frontier, as the
+// store's writer would have left them.
+func (h *prefill) writeTree(ctx context.Context, c *pgx.Conn) error {
+	if h.version < treeVersion {
+		return nil
+	}
+	if _, err := c.CopyFrom(ctx, pgx.Identifier{"merkle_nodes"}, prefillColumns["merkle_nodes"], pgx.CopyFromRows(h.nodes)); err != nil {
+		return err
+	}
+	for i, f := range h.funds {
+		if _, err := c.Exec(ctx, `UPDATE funds SET merkle_frontier = $2 WHERE fund_id = $1`, f, h.heads[i].tree.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// periods has the store derive the period records of the history
+// (migrations/014), as it does once for a journal written before them, so
+// that serve does not do it during a measurement.
+func (h *prefill) periods(ctx context.Context, c *pgx.Conn, dbURL string) error {
+	if h.version < periodsVersion {
+		return nil
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO period_backfill VALUES (true) ON CONFLICT DO NOTHING`); err != nil {
+		return err
+	}
+	st, err := postgres.Open(ctx, dbURL, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.BackfillPeriods(ctx, nil)
+	return err
+}
+
+// bookItems lists the history's cash postings (each fund's opening
+// contribution) as the unmatched book items of bank reconciliation
+// (migrations/013), with the business date the writer gives them.
+func (h *prefill) bookItems(ctx context.Context, c *pgx.Conn) error {
+	if h.version < reconVersion {
+		return nil
+	}
+	_, err := c.Exec(ctx, `
+		INSERT INTO recon_book_open (`+strings.Join(prefillColumns["recon_book_open"], ", ")+`)
+		SELECT p.fund_id, p.seq, p.line, j.type, (j.refs->>'received_on')::date,
+		       CASE p.side WHEN 'debit' THEN 'credit' ELSE 'debit' END, p.amount, nullif(j.refs->>'bank_ref', '')
+		  FROM postings p JOIN journal j ON j.fund_id = p.fund_id AND j.seq = p.seq
+		 WHERE p.seq = 1 AND p.account = $1`, ledger.AccountCash)
 	return err
 }

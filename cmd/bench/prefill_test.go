@@ -49,6 +49,15 @@ func TestPrefillVerifies(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d messages of the history are waiting to be relayed, want 0", n)
 	}
+	// Each fund's opening contribution is the one cash posting of its
+	// history: an unmatched book item for bank reconciliation.
+	var items, funds int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM recon_book_open), (SELECT count(*) FROM funds WHERE head_seq > 0)`).Scan(&items, &funds); err != nil {
+		t.Fatal(err)
+	}
+	if items != funds || funds == 0 {
+		t.Fatalf("%d book items for %d funds with a history, want one each", items, funds)
+	}
 }
 
 // A build from before the journal became the outbox (schema version 5,

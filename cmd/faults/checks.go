@@ -82,6 +82,8 @@ type state struct {
 	journal       []journalRow
 	funds         map[string]fundHead
 	snapshots     []string // "fund:snapshot_seq"
+	recons        []string // "fund:reconciliation_seq"
+	periods       []string // "fund:YYYY-MM", the period reports
 	out           map[string]*outMessage
 	outNoHeader   int
 	outTotal      int
@@ -239,6 +241,20 @@ func (r *run) loadState(ctx context.Context) (*state, error) {
 		return nil, err
 	}
 	if st.snapshots, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, err
+	}
+	rows, err = r.db.Query(ctx, `SELECT fund_id || ':' || recon_seq FROM reconciliations`)
+	if err != nil {
+		return nil, err
+	}
+	if st.recons, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, err
+	}
+	rows, err = r.db.Query(ctx, `SELECT fund_id || ':' || period FROM period_reports`)
+	if err != nil {
+		return nil, err
+	}
+	if st.periods, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		return nil, err
 	}
 	if err := r.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM held),
@@ -600,6 +616,14 @@ func checkEverythingPublished(st *state) invResult {
 	for _, s := range st.snapshots {
 		fund, _, _ := strings.Cut(s, ":")
 		expected["snapshot:"+s] = events.SnapshotSubject(fund)
+	}
+	for _, s := range st.recons { // bank reconciliation reports
+		fund, _, _ := strings.Cut(s, ":")
+		expected["reconciliation:"+s] = events.ReconciliationSubject(fund)
+	}
+	for _, s := range st.periods { // period reports
+		fund, _, _ := strings.Cut(s, ":")
+		expected["period:"+s] = events.PeriodSubject(fund)
 	}
 	missing, twice, extra, wrong := 0, 0, 0, 0
 	for id, subj := range expected {

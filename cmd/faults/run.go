@@ -139,7 +139,12 @@ func workloadConfig(seed int64) workload.Config {
 	c := workload.Default(seed)
 	c.Funds = 6
 	c.Months = 240
+	// Twenty years that have ended: the stream closes each month
+	// (workload.Config.MonthCloses), and a month is closed only once it
+	// has ended.
+	c.Year = 2000
 	c.BatchLines = 120
+	c.BankStatements = true // the bank's monthly statements, reconciled (docs/reconciliation.md)
 	return c
 }
 

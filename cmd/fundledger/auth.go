@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/fundledger/fundledger/console"
 	"github.com/fundledger/fundledger/events/jetstream"
 	"github.com/fundledger/fundledger/httpapi"
 	"github.com/fundledger/fundledger/ledger/postgres"
@@ -72,7 +73,7 @@ func (a *authSettings) apiFor(ctx context.Context, log *slog.Logger) (func(*post
 	if a.JWKS == "" {
 		log.Warn("the read API is open: AUTH_JWKS is not set, so anyone who reaches HTTP_ADDR reads every fund's books; it listens on loopback only")
 		return func(store *postgres.Store) http.Handler {
-			return (&httpapi.API{Store: store, Log: log}).Handler()
+			return (&httpapi.API{Store: store, Log: log, Pages: console.New(store, log)}).Handler()
 		}, nil
 	}
 	auth, err := httpapi.NewAuthenticator(ctx, httpapi.AuthConfig{JWKS: a.JWKS, Issuer: a.Issuer, Audience: a.Audience, Log: log})
@@ -84,6 +85,6 @@ func (a *authSettings) apiFor(ctx context.Context, log *slog.Logger) (func(*post
 		// The access log is written by its own writer; the handler's
 		// Close (at the stop) writes what it still holds.
 		al := httpapi.NewAccessLog(store, httpapi.AccessLogOptions{Log: log})
-		return (&httpapi.API{Store: store, Log: log, Auth: auth, AccessLog: al}).Handler()
+		return (&httpapi.API{Store: store, Log: log, Auth: auth, AccessLog: al, Pages: console.New(store, log)}).Handler()
 	}, nil
 }

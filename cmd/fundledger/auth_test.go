@@ -125,7 +125,8 @@ func TestServeWithTokens(t *testing.T) {
 	serve.Env = append(envWithout("DATABASE_URL", "NATS_URL", "NATS_CREDS", "NATS_NKEY", "HTTP_ADDR", "AUTH_JWKS", "AUTH_ISSUER",
 		"AUTH_AUDIENCE", "FUNDLEDGER_DATA_DIR"),
 		"DATABASE_URL="+db, "AUTH_JWKS="+jwks, "AUTH_ISSUER="+testauth.Issuer, fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port),
-		"FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"))
+		"FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"),
+		"FUNDLEDGER_SIGNING_KEY_FILE="+filepath.Join(dir, "keys", "signing.key"))
 	var log syncBuffer
 	serve.Stderr = &log
 	if err := serve.Start(); err != nil {

@@ -114,23 +114,23 @@ func TestCLI(t *testing.T) {
 		c.t = t
 		var p publishResult
 		c.json(&p, "publish", exampleEvents)
-		if p != (publishResult{Lines: 22, Published: 22, Acknowledged: 22}) {
-			t.Fatalf("publish = %+v, want 22 published and acknowledged", p)
+		if p != (publishResult{Lines: 24, Published: 24, Acknowledged: 24}) {
+			t.Fatalf("publish = %+v, want 24 published and acknowledged", p)
 		}
 		l.WaitIdle()
 		// The same file again: JetStream's dedup window reports every
 		// message as a duplicate, and the books do not move.
 		before := l.Count(`SELECT count(*) FROM journal`)
 		c.json(&p, "publish", exampleEvents)
-		if p != (publishResult{Lines: 22, Published: 22, Acknowledged: 22, Duplicates: 22}) {
-			t.Fatalf("second publish = %+v, want 22 duplicates", p)
+		if p != (publishResult{Lines: 24, Published: 24, Acknowledged: 24, Duplicates: 24}) {
+			t.Fatalf("second publish = %+v, want 24 duplicates", p)
 		}
 		l.WaitIdle()
 		if after := l.Count(`SELECT count(*) FROM journal`); after != before {
 			t.Fatalf("journal grew from %d to %d on duplicates", before, after)
 		}
 		out := c.ok("publish", exampleEvents, "--output", "table")
-		if !strings.Contains(out, "published 22, acknowledged 22, duplicates 22, errors 0") {
+		if !strings.Contains(out, "published 24, acknowledged 24, duplicates 24, errors 0") {
 			t.Errorf("table summary: %q", out)
 		}
 	})

@@ -35,7 +35,7 @@ func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of an empty database (DATABASE_URL; scripts/demo.sh makes fundledger_demo)")
 	natsURL := fs.String("nats-url", os.Getenv("NATS_URL"), "NATS server; empty runs the embedded JetStream server (NATS_URL)")
-	dataDir := fs.String("data-dir", "./data/demo", "data directory of the embedded server and the signing key; must not exist yet")
+	dataDir := fs.String("data-dir", "./data/demo", "data directory of the embedded server; must not exist yet (the signing key is FUNDLEDGER_SIGNING_KEY_FILE's, by default ~/.config/fundledger/signing.key)")
 	httpAddr := fs.String("http-addr", env("HTTP_ADDR", "127.0.0.1:8080"), "read API address; a free port when taken (HTTP_ADDR)")
 	hold := fs.Duration("hold-window", 3*time.Second, "HOLD_WINDOW of the ledger: events naming a grant that never comes are refused after it")
 	seed := fs.Int64("seed", 2026, "workload seed: the same seed gives the same events")
@@ -56,6 +56,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	wcfg := workload.Demo(*seed)
 	wcfg.Funds, wcfg.Months, wcfg.BatchLines = *funds, *months, *lines
+	wcfg.Year = demoYear(*months) // every month can be closed (periods_demo.go)
 
 	out := os.Stdout
 	tty := demoIsTerminal(os.Stderr)
@@ -71,7 +72,8 @@ func runDemo(ctx context.Context, args []string) error {
 
 	cfg := service.Config{DatabaseURL: *dbURL, NATSURL: *natsURL, DataDir: *dataDir, HTTPAddr: demoFreeAddr(*httpAddr),
 		HoldWindow: *hold, SnapshotEvery: 10000, SnapshotInterval: time.Hour, API: apiHandler,
-		Log: slog.New(slog.NewJSONHandler(logFile, nil))}
+		Log:        slog.New(slog.NewJSONHandler(logFile, nil)),
+		SigningKey: os.Getenv("FUNDLEDGER_SIGNING_KEY"), SigningKeyFile: os.Getenv("FUNDLEDGER_SIGNING_KEY_FILE")}
 	svc := service.New(cfg)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -98,6 +100,9 @@ func runDemo(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "demo: ledger running in-process: NATS %s, read API http://%s, log %s\n", svc.NATSURL, svc.HTTPAddr, logPath)
 
 	err = demoRun(ctx, svc, wcfg, *hold, out, tty)
+	if err == nil {
+		demoServeConsole(ctx, svc.HTTPAddr, out)
+	}
 	if serr := stopLedger(); err == nil && serr != nil {
 		err = serr
 	}
@@ -105,6 +110,19 @@ func runDemo(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "demo: ledger stopped cleanly")
 	}
 	return err
+}
+
+// demoServeConsole prints the web console's address and, when standard
+// output is a terminal (a person ran `make demo`), keeps the ledger
+// serving until Ctrl-C; otherwise (a script, CI) the demo ends as before.
+func demoServeConsole(ctx context.Context, addr string, out io.Writer) {
+	fmt.Fprintf(out, "\nWEB CONSOLE\n  http://%s/  (open: the demo listens on loopback only; ?lang=en for English)\n", addr)
+	if !demoIsTerminal(os.Stdout) {
+		return
+	}
+	fmt.Fprintln(out, "  The ledger keeps serving the console and the read API; press Ctrl-C to stop.")
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "\ndemo: Ctrl-C: stopping")
 }
 
 // demoFresh refuses to run over an earlier demo: the report compares the
@@ -183,6 +201,10 @@ func demoRun(ctx context.Context, svc *service.Service, wcfg workload.Config, ho
 	}
 	applyTime := time.Since(start)
 
+	if err := demoCloseLast(ctx, js, wcfg, exp.FundIDs); err != nil { // periods_demo.go
+		stopProgress()
+		return err
+	}
 	// The officer asks for a closing snapshot of every fund.
 	end := time.Now().In(time.FixedZone("CST", 8*3600))
 	for _, id := range exp.FundIDs {
@@ -216,7 +238,10 @@ func demoRun(ctx context.Context, svc *service.Service, wcfg workload.Config, ho
 		applyTime.Seconds(), hold, float64(info.State.Msgs)/applyTime.Seconds())
 	fmt.Fprintf(out, "Intended: %d good, %d bad, %d business-id duplicates, %d payments published before their approval.\n\n",
 		exp.Good, exp.Bad, exp.Duplicates, exp.Early)
-	return demoReport(ctx, svc, exp, out)
+	if err := demoReport(ctx, svc, exp, out); err != nil {
+		return err
+	}
+	return demoPeriods(ctx, svc, wcfg, exp, out) // periods_demo.go
 }
 
 // demoProgress shows, on a terminal, how far publishing and applying are.
@@ -390,6 +415,10 @@ func demoReport(ctx context.Context, svc *service.Service, exp workload.Expected
 		fmt.Fprintf(out, "  %-25s %5d%s\n      e.g. %s %s: %s\n", c, got[c], mark, ex.fund, ex.typ, msg)
 	}
 	fmt.Fprintf(out, "  %-25s %5d\n", "total", total)
+
+	if err := demoReconciliations(ctx, svc, out); err != nil { // demo_recon.go
+		return err
+	}
 
 	fmt.Fprintln(out, "\nLATEST SNAPSHOT OF EACH FUND")
 	rows, err = db.Query(ctx, `

@@ -33,6 +33,16 @@ const exportAbout = `Writes a report for finance officers and auditors, as CSV o
       CSV columns: account, line (opening|posting|closing), seq, time, type, event_id, debit,
       credit, balance; the opening and closing lines carry the period's start and end as time.
 
+  export period FUND MONTH
+      The fund's period report of MONTH (YYYY-MM), the monthly report sent upward: its header
+      (who closed and approved it, as of which journal transaction, signature), its accounts
+      (opening, debits, credits, closing), programs, contributions, allocations and prior-period
+      adjustments, one block after another.
+
+  export city MONTH
+      The city-wide view of MONTH: every fund, closed or not, then the totals of their reports
+      (accounts, programs, contributions, allocations gross and net of the city's own funds).
+
   export grants FUND
       The grants register: every grant, by id, with its approved, paid, returned, cancelled,
       recovered and outstanding amounts and its state, then a TOTAL line. Total outstanding equals
@@ -70,8 +80,12 @@ func runExport(ctx context.Context, args []string) error {
 		c.tz = c.fs.String("tz", "Asia/Shanghai", "time zone the days are counted in (the recorded times are UTC)")
 	case "grants":
 		c.cmdFlags = newCLI("export grants", "export grants FUND [--format csv|xlsx] [--out FILE]", exportAbout, 1, 1)
+	case "period": // periods_export.go
+		c.cmdFlags = newCLI("export period", "export period FUND MONTH [--format csv|xlsx] [--out FILE]", exportAbout, 2, 2)
+	case "city": // periods_export.go
+		c.cmdFlags = newCLI("export city", "export city MONTH [--format csv|xlsx] [--out FILE]", exportAbout, 1, 1)
 	default:
-		return usageError{fmt.Sprintf("export %q: want statement or grants", kind)}
+		return usageError{fmt.Sprintf("export %q: want statement, grants, period or city", kind)}
 	}
 	c.db = c.databaseFlag()
 	c.format = c.fs.String("format", "", "csv or xlsx (default: from the extension of --out, else csv)")
@@ -94,7 +108,18 @@ func runExport(ctx context.Context, args []string) error {
 		return usageError{"an XLSX workbook is not for a terminal: give --out FILE"}
 	}
 	var write func(w io.Writer, s *postgres.Store) error
-	if kind == "statement" {
+	switch kind {
+	case "period", "city":
+		if err := checkMonth(pos[len(pos)-1]); err != nil {
+			return err
+		}
+		write = func(w io.Writer, s *postgres.Store) error {
+			if kind == "city" {
+				return exportCity(ctx, s, w, format, pos[0])
+			}
+			return exportPeriod(ctx, s, w, format, pos[0], pos[1])
+		}
+	case "statement":
 		from, to, err := period(*c.from, *c.to, *c.tz)
 		if err != nil {
 			return err
@@ -102,7 +127,7 @@ func runExport(ctx context.Context, args []string) error {
 		write = func(w io.Writer, s *postgres.Store) error {
 			return exportStatement(ctx, s, w, format, pos[0], from, to)
 		}
-	} else {
+	default:
 		write = func(w io.Writer, s *postgres.Store) error { return exportGrants(ctx, s, w, format, pos[0]) }
 	}
 	s, err := openStore(ctx, *c.db)

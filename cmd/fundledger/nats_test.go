@@ -240,7 +240,8 @@ func TestNATSAccountsAndTLS(t *testing.T) {
 	serve.Env = append(envWithout("DATABASE_URL", "NATS_URL", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY",
 		"HTTP_ADDR", "AUTH_JWKS", "FUNDLEDGER_DATA_DIR"),
 		append(tlsEnv, "DATABASE_URL="+db, "NATS_URL="+urlOf(""), "NATS_NKEY="+seedFile,
-			fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), "FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"), "HOLD_WINDOW=1s")...)
+			fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), "FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"),
+			"FUNDLEDGER_SIGNING_KEY_FILE="+filepath.Join(dir, "keys", "signing.key"), "HOLD_WINDOW=1s")...)
 	var serveLog syncBuffer
 	serve.Stderr = &serveLog
 	if err := serve.Start(); err != nil {
@@ -489,7 +490,8 @@ jetstream { store_dir: %q }
 	serve.Env = append(envWithout("DATABASE_URL", "NATS_URL", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY",
 		"HTTP_ADDR", "AUTH_JWKS", "FUNDLEDGER_DATA_DIR"),
 		"DATABASE_URL="+db, "NATS_URL="+url, "NATS_CREDS="+ledgerCreds,
-		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), "FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"))
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), "FUNDLEDGER_DATA_DIR="+filepath.Join(dir, "data"),
+		"FUNDLEDGER_SIGNING_KEY_FILE="+filepath.Join(dir, "keys", "signing.key"))
 	var serveLog syncBuffer
 	serve.Stderr = &serveLog
 	if err := serve.Start(); err != nil {

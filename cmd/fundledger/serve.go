@@ -35,7 +35,7 @@ func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
 	// flags, never shown as a flag's default in --help.
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (default $DATABASE_URL)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s); empty runs an embedded server (default $NATS_URL)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("FUNDLEDGER_DATA_DIR", "./data"), "data directory of the embedded server and signing key (FUNDLEDGER_DATA_DIR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("FUNDLEDGER_DATA_DIR", "./data"), "data directory of the embedded server (FUNDLEDGER_DATA_DIR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", "127.0.0.1:8080"), "read API address (HTTP_ADDR)")
 	every, err := strconv.ParseInt(env("SNAPSHOT_EVERY", "10000"), 10, 64)
 	if err != nil {
@@ -56,6 +56,13 @@ func configFromEnv(fs *flag.FlagSet) (*service.Config, error) {
 		fs.DurationVar(d.into, d.name, v, d.help)
 	}
 	cfg.SigningKey = os.Getenv("FUNDLEDGER_SIGNING_KEY")
+	fs.StringVar(&cfg.SigningKeyFile, "signing-key-file", os.Getenv("FUNDLEDGER_SIGNING_KEY_FILE"),
+		"file holding the snapshot signing key, outside the data directory; made on a new ledger's first start (FUNDLEDGER_SIGNING_KEY_FILE; default: the data dir's old signing.key if any, else ~/.config/fundledger/signing.key)")
+	window, err := strconv.Atoi(env("RECON_DATE_WINDOW", "3"))
+	if err != nil || window < 0 {
+		return nil, fmt.Errorf("RECON_DATE_WINDOW %q is not a number of days (0 or more)", env("RECON_DATE_WINDOW", "3"))
+	}
+	fs.IntVar(&cfg.ReconDateWindow, "recon-date-window", window, "days between a bank entry and a book item matched by amount and date (RECON_DATE_WINDOW)")
 	batch, err := strconv.Atoi(env("FUNDLEDGER_BATCH", "2000"))
 	if err != nil {
 		return nil, fmt.Errorf("FUNDLEDGER_BATCH: %w", err)
@@ -95,7 +102,8 @@ func serveConfig(args []string) (*service.Config, *authSettings, error) {
 		err = auth.check(cfg.HTTPAddr)
 	}
 	if err == nil { // a bad FUNDLEDGER_TZ stops serve now, not a request later
-		if _, zerr := httpapi.Zone(); zerr != nil {
+		var zerr error
+		if cfg.Zone, zerr = httpapi.Zone(); zerr != nil {
 			err = usageError{zerr.Error()}
 		}
 	}
@@ -138,6 +146,9 @@ func serveSettings(args []string) (*service.Config, *authSettings, error) {
 		// Said explicitly (the default is 5m): no hold, refuse at once.
 		// service.Config reads 0 as "the default".
 		cfg.HoldWindow = -1
+	}
+	if cfg.ReconDateWindow == 0 {
+		cfg.ReconDateWindow = -1 // said explicitly: the same day only
 	}
 	return cfg, auth, nil
 }

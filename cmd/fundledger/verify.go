@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 
 func init() {
 	register(command{"verify", "recompute the hash chains and balances from the journal and check the signed snapshots (exit 3 on a mismatch)", runVerify})
-	register(command{"keys", "print the public keys that sign snapshots (key id and base64)", runKeys})
 }
 
 // listFlag collects a repeatable flag.
@@ -166,64 +164,14 @@ func writeVerifyText(w io.Writer, rep ledger.VerifyReport) error {
 	if !rep.OK {
 		verdict = "MISMATCH: the books do not match their journal"
 	}
-	fmt.Fprintf(&b, "\nverified %d funds, %d transactions, %d snapshots. %s\n",
-		len(rep.Funds), rep.CheckedTransactions, rep.CheckedSnapshots, verdict)
+	fmt.Fprintf(&b, "\nverified %d funds, %d transactions, %d snapshots, %d events", len(rep.Funds), rep.CheckedTransactions, rep.CheckedSnapshots, rep.CheckedEvents)
+	if rep.CheckedPeriodReports > 0 {
+		fmt.Fprintf(&b, ", %d period reports", rep.CheckedPeriodReports)
+	}
+	if rep.CheckedAccessLog > 0 {
+		fmt.Fprintf(&b, ", %d access log entries", rep.CheckedAccessLog)
+	}
+	fmt.Fprintf(&b, ". %s\n", verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// verifyKey is a snapshot-signing key as `keys` and GET /v1/keys show it.
-type verifyKey struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"`
-	Algorithm string `json:"algorithm"`
-}
-
-func runKeys(ctx context.Context, args []string) error {
-	c := newCLI("keys", "keys [--output json|text]",
-		`Prints the public keys that signed snapshots, from the ledger's signing_keys table: the key id (the
-first 16 hex digits of SHA-256 of the key) and the 32-byte Ed25519 public key in base64. Keep the key
-somewhere the ledger's administrators cannot change it and give it to verify --public-key.`, 0, 0)
-	output := c.fs.String("output", "", "json or text (default text on a terminal, json otherwise)")
-	c.fs.StringVar(output, "o", "", "shorthand for --output")
-	db := c.databaseFlag()
-	if _, err := c.parse(args); err != nil {
-		return helpDone(err)
-	}
-	out := *output
-	switch out {
-	case "":
-		out = "json"
-		if onTerminal(os.Stdout) {
-			out = "text"
-		}
-	case "table":
-		out = "text"
-	case "json", "text":
-	default:
-		return usageError{fmt.Sprintf("--output %q: want json or text", out)}
-	}
-	s, err := openStore(ctx, *db)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	keys, err := s.SigningKeys(ctx)
-	if err != nil {
-		return err
-	}
-	list := make([]verifyKey, 0, len(keys))
-	for id, pub := range keys {
-		list = append(list, verifyKey{KeyID: id, PublicKey: base64.StdEncoding.EncodeToString(pub), Algorithm: "ed25519"})
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].KeyID < list[j].KeyID })
-	if out == "json" {
-		return printJSON(os.Stdout, struct {
-			Keys []verifyKey `json:"keys"`
-		}{list})
-	}
-	for _, k := range list {
-		fmt.Printf("%s  %s  %s\n", k.KeyID, k.PublicKey, k.Algorithm)
-	}
-	return nil
 }

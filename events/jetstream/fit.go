@@ -26,6 +26,9 @@ func Fit(payload []byte, max int) ([]byte, error) {
 	if err := json.Unmarshal(payload, &obj); err != nil {
 		return nil, ErrCannotFit
 	}
+	if _, ok := obj["unmatched_book"]; ok {
+		return fitUnmatched(obj, max) // a reconciliation report (recon_fit.go)
+	}
 	var raw string
 	if r, ok := obj["raw"]; !ok || json.Unmarshal(r, &raw) != nil {
 		return nil, ErrCannotFit

@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -121,6 +122,9 @@ type Options struct {
 	API              func(*postgres.Store) http.Handler
 	// MaxPayload is the NATS server's max_payload (8 MiB when 0).
 	MaxPayload int32
+	// SigningKeyFile, when set, is the ledger's key file (made on first
+	// start) instead of a key in the configuration.
+	SigningKeyFile string
 }
 
 // Start runs a ledger on a fresh database and a fresh JetStream.
@@ -132,6 +136,13 @@ func Start(t testing.TB, o Options) *Ledger {
 		HoldWindow: o.HoldWindow, SnapshotEvery: o.SnapshotEvery, SnapshotInterval: o.SnapshotInterval,
 		BatchSize: o.BatchSize, Failpoint: o.Failpoint, API: o.API,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// One key for the ledger's life, also across restarts and for a
+		// second instance (a copy of Config): never a file in the home
+		// directory.
+		SigningKey: TestSigningSeed(),
+	}
+	if o.SigningKeyFile != "" {
+		l.Config.SigningKey, l.Config.SigningKeyFile = "", o.SigningKeyFile
 	}
 	if os.Getenv("FUNDLEDGER_TEST_LOG") != "" {
 		l.Config.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -260,7 +271,7 @@ func (l *Ledger) Balance(fund, account string) string {
 	l.T.Helper()
 	var s string
 	err := l.DB.QueryRow(context.Background(), `
-		SELECT coalesce((SELECT CASE WHEN $2 = 'cash' OR $2 = 'allocations:out' OR $2 LIKE 'grant\_expense:%'
+		SELECT coalesce((SELECT CASE WHEN $2 = 'cash' OR $2 = 'allocations:out' OR $2 LIKE 'grant\_expense:%' OR $2 = 'expenses:bank_charges'
 		  THEN debits - credits ELSE credits - debits END FROM balances WHERE fund_id = $1 AND account = $2), 0)::numeric(20,2)::text`,
 		fund, account).Scan(&s)
 	if err != nil {
@@ -316,4 +327,11 @@ func (l *Ledger) Count(sql string, args ...any) int64 {
 		l.T.Fatalf("%s: %v", strings.TrimSpace(sql), err)
 	}
 	return n
+}
+
+// TestSigningSeed is a fresh signing key seed, base64, for a test ledger.
+func TestSigningSeed() string {
+	seed := make([]byte, 32)
+	_, _ = rand.Read(seed)
+	return base64.StdEncoding.EncodeToString(seed)
 }

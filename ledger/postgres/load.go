@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 )
@@ -51,7 +52,8 @@ func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error)
 	defer l.t.since("load funds", time.Now())
 	rows, err := l.tx.Query(ctx, `
 		SELECT fund_id, name, currency, opened_event_id, opened_at, head_seq, head_hash,
-		       coalesce(head_time, opened_at), open_grants, snapshot_seq, snapshot_journal_seq
+		       coalesce(head_time, opened_at), open_grants, snapshot_seq, snapshot_journal_seq,
+		       merkle_frontier, last_snapshot_hash
 		  FROM funds WHERE fund_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load funds: %w", err)
@@ -60,9 +62,13 @@ func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error)
 	var out []*ledger.Fund
 	for rows.Next() {
 		f := &ledger.Fund{Programs: map[string]*ledger.Program{}, Balances: map[string]*ledger.Balance{}}
+		var frontier []byte
 		if err := rows.Scan(&f.ID, &f.Name, &f.Currency, &f.OpenedEventID, &f.OpenedAt, &f.HeadSeq, &f.HeadHash,
-			&f.HeadTime, &f.OpenGrants, &f.SnapshotSeq, &f.SnapshotJournalSeq); err != nil {
+			&f.HeadTime, &f.OpenGrants, &f.SnapshotSeq, &f.SnapshotJournalSeq, &frontier, &f.LastSnapshotHash); err != nil {
 			return nil, fmt.Errorf("load funds: %w", err)
+		}
+		if f.Tree, err = merkle.FrontierFromBytes(uint64(f.HeadSeq), frontier); err != nil {
+			return nil, fmt.Errorf("load fund %s: %w", f.ID, err)
 		}
 		f.OpenedAt, f.HeadTime = f.OpenedAt.UTC(), f.HeadTime.UTC()
 		byID[f.ID] = f
@@ -73,6 +79,9 @@ func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error)
 	}
 	if len(out) == 0 {
 		return nil, nil
+	}
+	if err := l.lastSnapshotHashes(ctx, out); err != nil {
+		return nil, err
 	}
 	rows, err = l.tx.Query(ctx, `SELECT fund_id, code, cap FROM programs WHERE fund_id = ANY($1)`, ids)
 	if err != nil {
@@ -105,7 +114,10 @@ func (l loader) Funds(ctx context.Context, ids []string) ([]*ledger.Fund, error)
 		}
 		byID[fid].Balances[account] = ledger.NewBalance(dr, cr)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load balances: %w", err)
+	}
+	return out, l.periodStates(ctx, ids, byID)
 }
 
 func (l loader) Grants(ctx context.Context, keys []ledger.GrantKey) ([]*ledger.Grant, error) {

@@ -680,6 +680,10 @@ type SnapshotInfo struct {
 	Available      string `json:"available"`
 	KeyID          string `json:"key_id"`
 	CreatedAt      string `json:"created_at"`
+	// TreeSize and TreeRoot are the Merkle tree head the snapshot signs
+	// (CONTRACT.md section 12), absent for a version 1 snapshot.
+	TreeSize *int64 `json:"tree_size,omitempty"`
+	TreeRoot string `json:"tree_root,omitempty"`
 }
 
 // SnapshotPage is one page of a fund's snapshots, oldest first.
@@ -698,7 +702,8 @@ func (s *Store) Snapshots(ctx context.Context, fundID string, after int64, limit
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT snapshot_seq, label, as_of_journal_seq, body->>'as_of', body->>'chain_head', (body->>'balanced')::boolean,
-			       body->>'available', coalesce(body->>'key_id', ''), created_at
+			       body->>'available', coalesce(body->>'key_id', ''), created_at,
+			       (body->>'tree_size')::bigint, coalesce(body->>'tree_root', '')
 			  FROM snapshots WHERE fund_id = $1 AND snapshot_seq > $2 ORDER BY snapshot_seq LIMIT $3`, fundID, after, limit)
 		if err != nil {
 			return fmt.Errorf("read snapshots: %w", err)
@@ -706,7 +711,8 @@ func (s *Store) Snapshots(ctx context.Context, fundID string, after int64, limit
 		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SnapshotInfo, error) {
 			var i SnapshotInfo
 			var at time.Time
-			err := r.Scan(&i.SnapshotSeq, &i.Label, &i.AsOfJournalSeq, &i.AsOf, &i.ChainHead, &i.Balanced, &i.Available, &i.KeyID, &at)
+			err := r.Scan(&i.SnapshotSeq, &i.Label, &i.AsOfJournalSeq, &i.AsOf, &i.ChainHead, &i.Balanced, &i.Available, &i.KeyID, &at,
+				&i.TreeSize, &i.TreeRoot)
 			i.CreatedAt = ledger.TimeText(at)
 			return i, err
 		})

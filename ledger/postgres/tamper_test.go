@@ -261,6 +261,10 @@ func TestTamperDetected(t *testing.T) {
 			stmts: []string{`UPDATE snapshots SET published = convert_to(replace(convert_from(published, 'UTF8'), '"2026-03"', '"2026-02"'), 'UTF8')
 				WHERE fund_id = 'jiangjin-care' AND label = '2026-03'`},
 			seq: 17, kind: ledger.ProblemSignature},
+		{name: "only a stored snapshot's JSON changed, not its published bytes",
+			stmts: []string{`UPDATE snapshots SET body = jsonb_set(body, '{accounts,0,balance}', '"999999.00"')
+				WHERE fund_id = 'jiangjin-care' AND label = '2026-03'`},
+			seq: 17, kind: ledger.ProblemSnapshot},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -319,7 +323,8 @@ func TestForgedKeyNeedsPinning(t *testing.T) {
 	if _, err := l.DB.Exec(ctx, `INSERT INTO signing_keys VALUES ($1, $2, now())`, s.KeyID, []byte(forger.Public().(ed25519.PublicKey))); err != nil {
 		t.Fatal(err)
 	}
-	tamper(t, l, `UPDATE snapshots SET published = '\x`+hexString(forged)+`'::bytea, label = '2026-02' WHERE fund_id = 'jiangjin-care' AND label = '2026-03'`)
+	tamper(t, l, `UPDATE snapshots SET published = '\x`+hexString(forged)+`'::bytea, body = '`+string(forged)+`'::jsonb, label = '2026-02'
+		WHERE fund_id = 'jiangjin-care' AND label = '2026-03'`)
 
 	rep, err := l.Service.Store.Verify(ctx, districtFund, nil)
 	if err != nil {

@@ -36,6 +36,10 @@ type VerifyOptions struct {
 	// Progress, when set, is called now and then with the transactions
 	// checked so far and the total expected.
 	Progress func(done, total int64)
+	// Zone is FUNDLEDGER_TZ, the zone of business dates taken from the
+	// clock, for recomputing period reports; nil reads FUNDLEDGER_TZ from
+	// the environment (ledger.DefaultZone when unset).
+	Zone *time.Location
 }
 
 // Verify recomputes one fund's hash chain and balances from its journal
@@ -57,7 +61,8 @@ func (s *Store) VerifyAll(ctx context.Context, progress func(done, total int64))
 	return s.VerifyWith(ctx, VerifyOptions{Progress: progress})
 }
 
-// SigningKeys lists the public keys that signed snapshots, by key id.
+// SigningKeys lists the public keys that signed snapshots, by full key id:
+// the key history's and the older signing_keys table's.
 func (s *Store) SigningKeys(ctx context.Context) (map[string]ed25519.PublicKey, error) {
 	return verifyKeys(ctx, s.Pool)
 }
@@ -67,19 +72,16 @@ type verifyQuerier interface {
 }
 
 func verifyKeys(ctx context.Context, q verifyQuerier) (map[string]ed25519.PublicKey, error) {
-	rows, err := q.Query(ctx, `SELECT key_id, public_key FROM signing_keys ORDER BY key_id`)
+	hist, err := keyHistory(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("read signing keys: %w", err)
+		return nil, err
 	}
-	keys := map[string]ed25519.PublicKey{}
-	var id string
-	var pub []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &pub}, func() error {
-		keys[id] = ed25519.PublicKey(append([]byte(nil), pub...))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read signing keys: %w", err)
+	// By the full key id computed from the key itself, never by the id a
+	// row states: a 16-digit id of an old signature finds its key by
+	// prefix (ledger.LookupKey).
+	keys := make(map[string]ed25519.PublicKey, len(hist))
+	for _, e := range hist {
+		keys[ledger.SigningKeyID(e.PublicKey)] = e.PublicKey
 	}
 	return keys, nil
 }
@@ -147,22 +149,41 @@ func (s *Store) VerifyWith(ctx context.Context, o VerifyOptions) (ledger.VerifyR
 		txs[i] = tx
 	}
 	t := verifyTxs{journal: txs[0], postings: txs[1], snapshots: txs[2]}
+	hist, err := keyHistory(ctx, t.journal)
+	if err != nil {
+		return rep, err
+	}
+	for _, msg := range ledger.CheckKeyHistory(hist, nil) {
+		rep.AddProblem(ledger.Problem{Kind: ledger.ProblemKeyHistory, Message: msg})
+	}
 	keys := o.Keys
 	if keys == nil {
-		if keys, err = verifyKeys(ctx, t.journal); err != nil {
-			return rep, err
+		keys = make(map[string]ed25519.PublicKey, len(hist))
+		for _, e := range hist {
+			keys[ledger.SigningKeyID(e.PublicKey)] = e.PublicKey
 		}
+	} else {
+		// A pinned key vouches for the keys the history hands on from it.
+		keys = ledger.TrustedKeys(hist, keys)
 	}
 	funds, err := verifyFunds(ctx, t.journal, o.Funds)
 	if err != nil {
 		return rep, err
 	}
+	zone, err := verifyZone(o) // periods_verify.go
+	if err != nil {
+		return rep, err
+	}
 	var total, done int64
+	var legs []ledger.AllocationLeg
 	for _, f := range funds {
 		total += f.kept.HeadSeq
 	}
 	for _, f := range funds {
 		v := ledger.NewVerifier(f.id, f.openedAt, keys)
+		if err := verifyPeriodReports(ctx, t.journal, v, f.id, zone); err != nil { // periods_verify.go
+			return rep, fmt.Errorf("verify fund %s: %w", f.id, err)
+		}
 		if err := verifyOne(ctx, t, v, f, external[f.id], func(n int64) {
 			if o.Progress != nil {
 				o.Progress(done+n, max(total, done+n))
@@ -170,8 +191,32 @@ func (s *Store) VerifyWith(ctx context.Context, o VerifyOptions) (ledger.VerifyR
 		}); err != nil {
 			return rep, fmt.Errorf("verify fund %s: %w", f.id, err)
 		}
+		if err := verifyEvents(ctx, t.journal, v, f.id); err != nil {
+			return rep, fmt.Errorf("verify fund %s: %w", f.id, err)
+		}
+		if err := verifyTreeNodes(ctx, t.journal, v, f.id); err != nil { // merkle.go
+			return rep, fmt.Errorf("verify fund %s: %w", f.id, err)
+		}
 		done += v.Checked()
 		rep.Add(v)
+		legs = append(legs, v.AllocationLegs()...)
+	}
+	if err := verifyAllocations(ctx, t.journal, &rep, funds, legs); err != nil {
+		return rep, err
+	}
+	if len(o.Funds) == 0 { // the whole ledger: its access log too
+		al, err := s.VerifyAccessLog(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.CheckedAccessLog = al.Checked
+		for _, p := range al.Problems {
+			rep.AddProblem(p)
+		}
+		rep.ProblemsOmitted += al.Omitted
+		if al.Omitted > 0 {
+			rep.OK = false
+		}
 	}
 	if o.Progress != nil {
 		o.Progress(done, max(total, done))
@@ -232,7 +277,7 @@ func verifyFunds(ctx context.Context, tx pgx.Tx, ids []string) ([]verifyFund, er
 		filter = ids
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT fund_id, opened_at, head_seq, head_hash, head_time, open_grants, snapshot_seq
+		SELECT fund_id, opened_at, head_seq, head_hash, head_time, open_grants, snapshot_seq, merkle_frontier
 		  FROM funds WHERE $1::text[] IS NULL OR fund_id = ANY($1) ORDER BY fund_id`, filter)
 	if err != nil {
 		return nil, fmt.Errorf("read funds: %w", err)
@@ -240,7 +285,7 @@ func verifyFunds(ctx context.Context, tx pgx.Tx, ids []string) ([]verifyFund, er
 	funds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (verifyFund, error) {
 		var f verifyFund
 		var headTime *time.Time
-		err := r.Scan(&f.id, &f.openedAt, &f.kept.HeadSeq, &f.kept.HeadHash, &headTime, &f.kept.OpenGrants, &f.kept.SnapshotSeq)
+		err := r.Scan(&f.id, &f.openedAt, &f.kept.HeadSeq, &f.kept.HeadHash, &headTime, &f.kept.OpenGrants, &f.kept.SnapshotSeq, &f.kept.Tree)
 		f.openedAt = f.openedAt.UTC()
 		if headTime != nil {
 			f.kept.HeadTime = headTime.UTC()
@@ -294,7 +339,7 @@ func verifyOne(ctx context.Context, t verifyTxs, v *ledger.Verifier, f verifyFun
 	}
 	defer prows.Close()
 	srows, err := t.snapshots.Query(ctx, `
-		SELECT snapshot_seq, as_of_journal_seq, published FROM snapshots
+		SELECT snapshot_seq, as_of_journal_seq, published, body::text FROM snapshots
 		 WHERE fund_id = $1 ORDER BY as_of_journal_seq, snapshot_seq`, f.id)
 	if err != nil {
 		return fmt.Errorf("read snapshots: %w", err)
@@ -498,9 +543,11 @@ func (s *verifySnapshots) next() (*ledger.StoredSnapshot, error) {
 	if s.next1 == nil && !s.done {
 		if s.rows.Next() {
 			var st ledger.StoredSnapshot
-			if err := s.rows.Scan(&st.SnapshotSeq, &st.AsOfJournalSeq, &st.Published); err != nil {
+			var body string
+			if err := s.rows.Scan(&st.SnapshotSeq, &st.AsOfJournalSeq, &st.Published, &body); err != nil {
 				return nil, fmt.Errorf("read snapshots: %w", err)
 			}
+			st.Body = []byte(body)
 			s.next1 = &st
 		} else {
 			s.done = true

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fundledger/fundledger/internal/testenv"
 	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/ledger/merkle"
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -53,7 +54,7 @@ func generateFund(tb testing.TB, url, fundID string, n int64) {
 		tb.Fatal(err)
 	}
 	const chunk = 20000
-	var jrows, prows, srows [][]any
+	var jrows, prows, srows, nrows [][]any
 	flush := func() {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"journal"}, []string{"fund_id", "seq", "event_id", "type", "source", "recorded_at", "refs", "prev_hash", "hash"}, pgx.CopyFromRows(jrows)); err != nil {
@@ -62,13 +63,16 @@ func generateFund(tb testing.TB, url, fundID string, n int64) {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postings"}, []string{"fund_id", "seq", "line", "account", "side", "amount"}, pgx.CopyFromRows(prows)); err != nil {
 				return err
 			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"merkle_nodes"}, []string{"fund_id", "level", "idx", "hash"}, pgx.CopyFromRows(nrows)); err != nil {
+				return err
+			}
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"snapshots"}, []string{"fund_id", "snapshot_seq", "label", "as_of_journal_seq", "body", "published", "created_at"}, pgx.CopyFromRows(srows))
 			return err
 		})
 		if err != nil {
 			tb.Fatalf("copy generated rows: %v", err)
 		}
-		jrows, prows, srows = jrows[:0], prows[:0], srows[:0]
+		jrows, prows, srows, nrows = jrows[:0], prows[:0], srows[:0], nrows[:0]
 	}
 	grantsApproved, grantsPaid := int64(0), int64(0)
 	amountOf := func(g int64) decimal.Decimal { return decimal.New(10000+(g*7919)%990000, -2) } // 100.00 to 9999.99
@@ -94,6 +98,11 @@ func generateFund(tb testing.TB, url, fundID string, n int64) {
 			}
 		}
 		f.HeadSeq, f.HeadHash, f.HeadTime = t.Seq, t.Hash, t.Time
+		f.Tree.Append(merkle.LeafHash(t.Hash), func(n merkle.Node, h merkle.Hash) {
+			if n.Level >= ledger.TreeStoredLevel {
+				nrows = append(nrows, []any{f.ID, int16(n.Level), int64(n.Index), h[:]})
+			}
+		})
 		if f.HeadSeq%10000 == 0 {
 			s := ledger.TakeSnapshot(f, "", signer)
 			body, _ := json.Marshal(s)
@@ -136,8 +145,9 @@ func generateFund(tb testing.TB, url, fundID string, n int64) {
 			tb.Fatal(err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `UPDATE funds SET head_seq = $2, head_hash = $3, head_time = $4, open_grants = $5, snapshot_seq = $6, snapshot_journal_seq = $7
-		WHERE fund_id = $1`, f.ID, f.HeadSeq, f.HeadHash, f.HeadTime, f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq); err != nil {
+	if _, err := conn.Exec(ctx, `UPDATE funds SET head_seq = $2, head_hash = $3, head_time = $4, open_grants = $5, snapshot_seq = $6, snapshot_journal_seq = $7,
+		merkle_frontier = $8, last_snapshot_hash = $9
+		WHERE fund_id = $1`, f.ID, f.HeadSeq, f.HeadHash, f.HeadTime, f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq, f.Tree.Bytes(), f.LastSnapshotHash); err != nil {
 		tb.Fatal(err)
 	}
 	// Vacuumed, as a journal of that size is by the time anyone verifies

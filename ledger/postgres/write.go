@@ -31,10 +31,13 @@ func write(ctx context.Context, tx pgx.Tx, out *ledger.BatchOutput, now time.Tim
 		name string
 		f    func(ledger.Changes) error
 	}{
-		{"write funds", u.writeFunds}, {"write journal", u.writeJournal}, {"write balances", u.writeBalances},
+		{"write funds", u.writeFunds}, {"write journal", u.writeJournal}, {"write Merkle nodes", u.writeTreeNodes}, {"write balances", u.writeBalances},
 		{"write grants", u.writeGrants}, {"write payments", u.writePayments}, {"write activity", u.writeActivity},
 		{"write business ids", u.writeBiz}, {"write cap usage", u.writeCaps}, {"write inbox", u.writeInbox},
 		{"write held", u.writeHeld}, {"write rejections", u.writeRejections}, {"write snapshots", u.writeSnapshots},
+		{"write events", u.writeEvents},
+		{"write periods", u.writePeriods},
+		{"write reconciliation", u.writeRecon},
 		{"write outbox", u.writeOutbox},
 	}
 	for _, step := range steps {
@@ -68,7 +71,7 @@ func (u *writer) writeFunds(ch ledger.Changes) error {
 	var newRows [][]any
 	var ids, names []string
 	var seqs, open, snapSeqs, snapJ []int64
-	var hashes [][]byte
+	var hashes, frontiers, lastSnaps [][]byte
 	var times []any
 	var progFund, progCode []string
 	var progCap []*decimal.Decimal
@@ -79,12 +82,13 @@ func (u *writer) writeFunds(ch ledger.Changes) error {
 		}
 		if f.New {
 			newRows = append(newRows, []any{f.ID, f.Name, f.Currency, f.OpenedEventID, f.OpenedAt, f.HeadSeq, f.HeadHash,
-				headTime, f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq})
+				headTime, f.OpenGrants, f.SnapshotSeq, f.SnapshotJournalSeq, f.Tree.Bytes(), f.LastSnapshotHash})
 		} else {
 			ids = append(ids, f.ID)
 			names = append(names, f.Name)
 			seqs, hashes, times = append(seqs, f.HeadSeq), append(hashes, f.HeadHash), append(times, headTime)
 			open, snapSeqs, snapJ = append(open, f.OpenGrants), append(snapSeqs, f.SnapshotSeq), append(snapJ, f.SnapshotJournalSeq)
+			frontiers, lastSnaps = append(frontiers, f.Tree.Bytes()), append(lastSnaps, f.LastSnapshotHash)
 		}
 		for _, p := range f.Programs {
 			if p.Dirty {
@@ -93,16 +97,19 @@ func (u *writer) writeFunds(ch ledger.Changes) error {
 		}
 	}
 	if err := u.copy("funds", []string{"fund_id", "name", "currency", "opened_event_id", "opened_at", "head_seq", "head_hash",
-		"head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq"}, newRows); err != nil {
+		"head_time", "open_grants", "snapshot_seq", "snapshot_journal_seq", "merkle_frontier", "last_snapshot_hash"}, newRows); err != nil {
 		return err
 	}
 	if len(ids) > 0 {
 		if err := u.exec("funds", `
 			UPDATE funds f SET head_seq = v.head_seq, head_hash = v.head_hash, head_time = v.head_time,
-			       open_grants = v.open_grants, snapshot_seq = v.snapshot_seq, snapshot_journal_seq = v.snapshot_journal_seq
-			  FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[])
-			       AS v(fund_id, head_seq, head_hash, head_time, open_grants, snapshot_seq, snapshot_journal_seq)
-			 WHERE f.fund_id = v.fund_id`, ids, seqs, hashes, times, open, snapSeqs, snapJ); err != nil {
+			       open_grants = v.open_grants, snapshot_seq = v.snapshot_seq, snapshot_journal_seq = v.snapshot_journal_seq,
+			       merkle_frontier = v.merkle_frontier, last_snapshot_hash = v.last_snapshot_hash
+			  FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[],
+			              $8::bytea[], $9::bytea[])
+			       AS v(fund_id, head_seq, head_hash, head_time, open_grants, snapshot_seq, snapshot_journal_seq,
+			            merkle_frontier, last_snapshot_hash)
+			 WHERE f.fund_id = v.fund_id`, ids, seqs, hashes, times, open, snapSeqs, snapJ, frontiers, lastSnaps); err != nil {
 			return err
 		}
 	}

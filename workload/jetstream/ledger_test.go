@@ -64,6 +64,13 @@ func TestLedgerDoesWhatTheWorkloadExpects(t *testing.T) {
 	if n := l.Count(`SELECT count(*) FROM journal`); n != exp.Txns {
 		t.Errorf("journal has %d transactions, workload expected %d", n, exp.Txns)
 	}
+	// January closed in every fund; each late payment is an adjustment.
+	if n := l.Count(`SELECT count(*) FROM period_reports WHERE period = '2026-01'`); n != int64(len(exp.FundIDs)) {
+		t.Errorf("%d reports of January, want one per fund (%d)", n, len(exp.FundIDs))
+	}
+	if n := l.Count(`SELECT count(*) FROM period_adjustments`); n != int64(exp.LatePayments) {
+		t.Errorf("%d prior-period adjustments, the workload sent %d late payments", n, exp.LatePayments)
+	}
 	if n := l.Count(`SELECT count(*) FROM inbox WHERE outcome = 'duplicate'`); n != int64(exp.Duplicates) {
 		t.Errorf("%d business-id duplicates in the inbox, workload sent %d", n, exp.Duplicates)
 	}

@@ -1,0 +1,11 @@
+-- Period reports carry the proofs of CONTRACT.md section 12 from signing
+-- version fundledger-period-v2 on: tree_size, tree_root and
+-- prev_report_hash (docs/periods.md, docs/audit.md section 3b).
+--
+-- last_report_hash is SHA-256 of the signing input of the fund's latest
+-- period report (the next report's prev_report_hash), kept with the
+-- fund's close state. NULL when the fund has no report, or for reports
+-- made before this migration until the ledger first reads the latest one
+-- back (postgres.loader.lastReportHashes) and writes it with the next
+-- close.
+ALTER TABLE fund_periods ADD COLUMN last_report_hash bytea CHECK (length(last_report_hash) = 32);
