@@ -624,6 +624,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		shot(t, ctx, "city-period")
 	})
 
+	t.Run("downloads", func(t *testing.T) { testDownloads(t, s, ctx) }) // export_test.go
+
 	t.Run("rejections", func(t *testing.T) {
 		type rpage struct {
 			Rejections []struct {
@@ -771,7 +773,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		rep := browser(t, s.token("report", []string{httpapi.RoleReporting}, []string{"*"}))
 		run(t, rep, chromedp.Navigate(s.secured+"/funds/"+d), chromedp.WaitVisible(chromedp.CSS("#accounts-table")))
 		var links int
-		eval(t, rep, `document.querySelectorAll('a[href*="/journal"], a[href^="/rejections"], #verify-button').length`, &links)
+		eval(t, rep, `document.querySelectorAll('a[href*="/journal"], a[href^="/rejections"], a[href*="/grants/register/"], #verify-button').length`, &links)
 		if links != 0 {
 			t.Errorf("a reporting token is shown %d links to pages it may not read", links)
 		}

@@ -43,6 +43,20 @@ type Pages interface {
 	CityPeriod(w http.ResponseWriter, r *http.Request)
 	// Rejections is GET /rejections with the rejections' filters.
 	Rejections(w http.ResponseWriter, r *http.Request)
+	// StatementExport is GET /funds/{fund_id}/journal/statement/{format}
+	// (csv or xlsx) with from and to: the account statement of the range.
+	StatementExport(w http.ResponseWriter, r *http.Request)
+	// GrantsExport is GET /funds/{fund_id}/grants/register/{format}.
+	GrantsExport(w http.ResponseWriter, r *http.Request)
+	// PeriodExport is GET /funds/{fund_id}/periods/{period}/export/{format}.
+	PeriodExport(w http.ResponseWriter, r *http.Request)
+	// CityPeriodExport is GET /periods/{period}/export/{format}: over the
+	// token's funds.
+	CityPeriodExport(w http.ResponseWriter, r *http.Request)
+	// ReconciliationExport is GET
+	// /funds/{fund_id}/reconciliations/{seq}/export/{format} (seq: a
+	// number or latest).
+	ReconciliationExport(w http.ResponseWriter, r *http.Request)
 	// Asset is GET /assets/{file}: the embedded CSS, script and libraries.
 	Asset(w http.ResponseWriter, r *http.Request)
 }

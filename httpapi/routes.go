@@ -59,6 +59,16 @@ func (a *API) routes() []route {
 		{"GET /funds/{fund_id}/periods/{period}", readBooks, fundPath, a.page(Pages.Period)},
 		{"GET /periods/{period}", readBooks, fundListed, a.page(Pages.CityPeriod)},
 		{"GET /rejections", readDetail, fundListed, a.page(Pages.Rejections)},
+		// The console's downloads (package export, the CLI's CSV and XLSX
+		// files): each with the right of the API data it holds; the path's
+		// third segment names that data (journal, grants, periods,
+		// reconciliations), and the city-wide month covers only the token's
+		// funds, as GET /v1/periods/{period}.
+		{"GET /funds/{fund_id}/journal/statement/{format}", readDetail, fundPath, a.page(Pages.StatementExport)},
+		{"GET /funds/{fund_id}/grants/register/{format}", readDetail, fundPath, a.page(Pages.GrantsExport)},
+		{"GET /funds/{fund_id}/periods/{period}/export/{format}", readBooks, fundPath, a.page(Pages.PeriodExport)},
+		{"GET /periods/{period}/export/{format}", readBooks, fundListed, a.page(Pages.CityPeriodExport)},
+		{"GET /funds/{fund_id}/reconciliations/{seq}/export/{format}", readBooks, fundPath, a.page(Pages.ReconciliationExport)},
 		{"GET /assets/{file}", open, fundNone, a.page(Pages.Asset)},
 		// Any other path or method: a valid token, then 404 or 405, so
 		// nobody learns without one which paths exist.

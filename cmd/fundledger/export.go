@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // --tz works on hosts without a zone database
 
-	"github.com/fundledger/fundledger/ledger"
+	"github.com/fundledger/fundledger/export"
 	"github.com/fundledger/fundledger/ledger/postgres"
-	"github.com/shopspring/decimal"
-	"github.com/xuri/excelize/v2"
 )
 
 func init() {
@@ -115,9 +111,9 @@ func runExport(ctx context.Context, args []string) error {
 		}
 		write = func(w io.Writer, s *postgres.Store) error {
 			if kind == "city" {
-				return exportCity(ctx, s, w, format, pos[0])
+				return export.City(ctx, s, w, format, pos[0], allFunds)
 			}
-			return exportPeriod(ctx, s, w, format, pos[0], pos[1])
+			return export.Period(ctx, s, w, format, pos[0], pos[1])
 		}
 	case "statement":
 		from, to, err := period(*c.from, *c.to, *c.tz)
@@ -125,10 +121,10 @@ func runExport(ctx context.Context, args []string) error {
 			return err
 		}
 		write = func(w io.Writer, s *postgres.Store) error {
-			return exportStatement(ctx, s, w, format, pos[0], from, to)
+			return export.Statement(ctx, s, w, format, pos[0], from, to)
 		}
 	default:
-		write = func(w io.Writer, s *postgres.Store) error { return exportGrants(ctx, s, w, format, pos[0]) }
+		write = func(w io.Writer, s *postgres.Store) error { return export.Grants(ctx, s, w, format, pos[0]) }
 	}
 	s, err := openStore(ctx, *c.db)
 	if err != nil {
@@ -186,251 +182,4 @@ func writeOut(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// sheet writes rows to a CSV file or an XLSX worksheet, through one
-// interface so each report is written once.
-type sheet interface {
-	// row writes one row; cells are string, int64 or money.
-	row(cells ...any) error
-	close() error
-}
-
-// money is an amount cell.
-type money decimal.Decimal
-
-type csvSheet struct{ w *csv.Writer }
-
-func (s *csvSheet) row(cells ...any) error {
-	rec := make([]string, len(cells))
-	for i, c := range cells {
-		switch v := c.(type) {
-		case money:
-			rec[i] = ledger.Money(decimal.Decimal(v))
-		case nil:
-		default:
-			rec[i] = fmt.Sprint(v)
-		}
-	}
-	return s.w.Write(rec)
-}
-
-func (s *csvSheet) close() error { s.w.Flush(); return s.w.Error() }
-
-type xlsxSheet struct {
-	f     *excelize.File
-	sw    *excelize.StreamWriter
-	out   io.Writer
-	n     int
-	money int // style id of money cells
-	bold  int
-}
-
-// newXLSX starts a one-sheet workbook; widths are the columns' widths.
-func newXLSX(out io.Writer, name string, widths []float64) (*xlsxSheet, error) {
-	f := excelize.NewFile()
-	if err := f.SetSheetName("Sheet1", name); err != nil {
-		return nil, err
-	}
-	fmtStr := "#,##0.00"
-	moneyStyle, err := f.NewStyle(&excelize.Style{CustomNumFmt: &fmtStr})
-	if err != nil {
-		return nil, err
-	}
-	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
-	if err != nil {
-		return nil, err
-	}
-	sw, err := f.NewStreamWriter(name)
-	if err != nil {
-		return nil, err
-	}
-	for i, w := range widths {
-		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
-			return nil, err
-		}
-	}
-	return &xlsxSheet{f: f, sw: sw, out: out, money: moneyStyle, bold: bold}, nil
-}
-
-// maxExactMoney is where a double stops holding every cent: up to 2^53
-// cents each amount converts exactly back to its two-place decimal.
-var maxExactMoney = decimal.New(1, 13)
-
-func (s *xlsxSheet) cells(bold bool, cells []any) []any {
-	out := make([]any, len(cells))
-	for i, c := range cells {
-		switch v := c.(type) {
-		case money:
-			d := decimal.Decimal(v)
-			// Excel stores numbers as IEEE doubles; there is no decimal cell.
-			// The two-place string is parsed to the nearest double only
-			// here, at the cell, so the workbook sums and sorts as numbers
-			// and shows the exact figure with the #,##0.00 format. An
-			// amount too large for a double to hold every cent is written
-			// as text instead, never rounded.
-			if d.Abs().GreaterThanOrEqual(maxExactMoney) {
-				out[i] = excelize.Cell{Value: ledger.Money(d)}
-				continue
-			}
-			f, _ := strconv.ParseFloat(ledger.Money(d), 64)
-			out[i] = excelize.Cell{StyleID: s.money, Value: f}
-		case string:
-			if bold {
-				out[i] = excelize.Cell{StyleID: s.bold, Value: v}
-			} else {
-				out[i] = v
-			}
-		default:
-			out[i] = v
-		}
-	}
-	return out
-}
-
-func (s *xlsxSheet) row(cells ...any) error { return s.write(false, cells) }
-
-func (s *xlsxSheet) boldRow(cells ...any) error { return s.write(true, cells) }
-
-func (s *xlsxSheet) write(bold bool, cells []any) error {
-	s.n++
-	cell, err := excelize.CoordinatesToCellName(1, s.n)
-	if err != nil {
-		return err
-	}
-	return s.sw.SetRow(cell, s.cells(bold, cells))
-}
-
-func (s *xlsxSheet) close() error {
-	if err := s.sw.Flush(); err != nil {
-		return err
-	}
-	if _, err := s.f.WriteTo(s.out); err != nil {
-		return err
-	}
-	return s.f.Close()
-}
-
-// heading writes a row in bold in a workbook, as is in CSV.
-func heading(sh sheet, cells ...any) error {
-	if x, ok := sh.(*xlsxSheet); ok {
-		return x.boldRow(cells...)
-	}
-	return sh.row(cells...)
-}
-
-func exportStatement(ctx context.Context, s *postgres.Store, w io.Writer, format, fund string, from, to time.Time) error {
-	var sh sheet
-	loc := from.Location()
-	// Local time in the period's zone, to the microsecond the journal keeps.
-	stamp := func(t time.Time) string { return t.In(loc).Format("2006-01-02T15:04:05.000000Z07:00") }
-	var err error
-	if format == "xlsx" {
-		sh, err = newXLSX(w, "Statement", []float64{26, 10, 8, 22, 22, 26, 16, 16, 16})
-		if err != nil {
-			return err
-		}
-	} else {
-		sh = &csvSheet{csv.NewWriter(w)}
-		if err := sh.row("account", "line", "seq", "time", "type", "event_id", "debit", "credit", "balance"); err != nil {
-			return err
-		}
-	}
-	err = s.Statement(ctx, fund, from, to, func(i postgres.StatementInfo) error {
-		if format != "xlsx" {
-			return nil
-		}
-		for _, r := range [][]any{
-			{"Account statement", i.FundID + " " + i.Name},
-			{"Currency", i.Currency},
-			{"Period", fmt.Sprintf("%s to %s inclusive, %s time", i.From.Format(time.DateOnly), i.To.AddDate(0, 0, -1).Format(time.DateOnly), loc)},
-			{"Journal", fmt.Sprintf("transactions %d to %d (opening as of seq %d)", i.OpeningSeq+1, i.ClosingSeq, i.OpeningSeq)},
-			{},
-		} {
-			if err := heading(sh, r...); err != nil {
-				return err
-			}
-		}
-		return heading(sh, "account", "line", "seq", "time", "type", "event_id", "debit", "credit", "balance")
-	}, func(l postgres.StatementLine) error {
-		switch l.Kind {
-		case postgres.StatementOpening:
-			return sh.row(l.Account, l.Kind, nil, stamp(from), nil, nil, nil, nil, money(l.Balance))
-		case postgres.StatementClosing:
-			return sh.row(l.Account, l.Kind, nil, stamp(to), nil, nil, money(l.Debit), money(l.Credit), money(l.Balance))
-		}
-		var dr, cr any
-		if l.Side == ledger.Debit {
-			dr = money(l.Debit)
-		} else {
-			cr = money(l.Credit)
-		}
-		return sh.row(l.Account, l.Kind, l.Seq, stamp(l.Time), l.Type, l.EventID, dr, cr, money(l.Balance))
-	})
-	if err != nil {
-		return err
-	}
-	return sh.close()
-}
-
-func exportGrants(ctx context.Context, s *postgres.Store, w io.Writer, format, fund string) error {
-	var sh sheet
-	var err error
-	cols := []any{"grant_id", "beneficiary_ref", "program", "category", "approved_on", "state",
-		"approved", "paid", "returned", "cancelled", "recovered", "outstanding"}
-	if format == "xlsx" {
-		if sh, err = newXLSX(w, "Grants", []float64{18, 18, 20, 14, 12, 10, 16, 16, 16, 16, 16, 16}); err != nil {
-			return err
-		}
-	} else {
-		sh = &csvSheet{csv.NewWriter(w)}
-		if err := sh.row(cols...); err != nil {
-			return err
-		}
-	}
-	var head postgres.FundSummary
-	var total [6]decimal.Decimal
-	var n int64
-	err = s.GrantRegister(ctx, fund, func(f postgres.FundSummary) error {
-		head = f
-		if format != "xlsx" {
-			return nil
-		}
-		for _, r := range [][]any{
-			{"Grants register", f.FundID + " " + f.Name},
-			{"Currency", f.Currency},
-			{"As of journal seq", f.HeadSeq},
-			{},
-		} {
-			if err := heading(sh, r...); err != nil {
-				return err
-			}
-		}
-		return heading(sh, cols...)
-	}, func(g postgres.GrantSummary) error {
-		n++
-		for i, a := range []postgres.Amount{g.Approved, g.Paid, g.Returned, g.Cancelled, g.Recovered, g.Outstanding} {
-			total[i] = total[i].Add(a.Dec())
-		}
-		return sh.row(g.GrantID, g.BeneficiaryRef, g.Program, g.Category, g.ApprovedOn, g.State,
-			money(g.Approved), money(g.Paid), money(g.Returned), money(g.Cancelled), money(g.Recovered), money(g.Outstanding))
-	})
-	if err != nil {
-		return err
-	}
-	totals := []any{"TOTAL", fmt.Sprintf("%d grants", n), nil, nil, nil, nil}
-	for _, t := range total {
-		totals = append(totals, money(t))
-	}
-	if err := heading(sh, totals...); err != nil {
-		return err
-	}
-	// In the workbook, the books' own figure under the total, so a reader
-	// sees the register agree with it.
-	if x, ok := sh.(*xlsxSheet); ok {
-		if err := x.row("grants_payable", "balance of the account", nil, nil, nil, nil, nil, nil, nil, nil, nil, money(head.GrantsPayable)); err != nil {
-			return err
-		}
-	}
-	return sh.close()
 }

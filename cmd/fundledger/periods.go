@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/csv"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,10 +18,10 @@ import (
 	"time"
 
 	"github.com/fundledger/fundledger/events"
+	"github.com/fundledger/fundledger/export"
 	"github.com/fundledger/fundledger/httpapi"
 	"github.com/fundledger/fundledger/ledger"
 	"github.com/fundledger/fundledger/ledger/postgres"
-	"github.com/shopspring/decimal"
 )
 
 func init() {
@@ -185,7 +184,7 @@ func periodsShow(ctx context.Context, args []string) error {
 		return err
 	}
 	if out == "csv" {
-		return reportSheet(paddedSheet{&csvSheet{w: csv.NewWriter(os.Stdout)}, 7}, r)
+		return export.PeriodReportCSV(os.Stdout, r)
 	}
 	return printReport(r)
 }
@@ -249,7 +248,7 @@ func periodsCity(ctx context.Context, args []string) error {
 		return printJSON(os.Stdout, v)
 	}
 	if out == "csv" {
-		return citySheet(paddedSheet{&csvSheet{w: csv.NewWriter(os.Stdout)}, 7}, v)
+		return export.CityCSV(os.Stdout, v)
 	}
 	t := newTable("FUND_ID", "STATE", "CASH_CLOSING>", "APPROVED>", "PAID>", "ADJUSTMENTS>")
 	for _, c := range v.Closed {
@@ -281,34 +280,12 @@ func periodsCity(ctx context.Context, args []string) error {
 	return nil
 }
 
-// reportOf parses a city view entry's report; nil for none.
-func reportOf(c ledger.CityClosed) *ledger.PeriodReport {
-	if len(c.Report) == 0 || string(c.Report) == "null" {
-		return nil
-	}
-	r, err := ledger.ParsePeriodReport(c.Report)
-	if err != nil {
-		return nil
-	}
-	return r
-}
-
-func accountClosing(list []ledger.PeriodAccount, account string) string {
-	for _, a := range list {
-		if a.Account == account {
-			return a.Closing
-		}
-	}
-	return "0.00"
-}
-
-func programSums(r *ledger.PeriodReport) (approved, paid string) {
-	var a, p decimal.Decimal
-	for _, x := range r.Programs {
-		a, p = a.Add(decimal.RequireFromString(x.Approved)), p.Add(decimal.RequireFromString(x.Paid))
-	}
-	return ledger.Money(a), ledger.Money(p)
-}
+// The city view's helpers, shared with the exports (package export).
+var (
+	reportOf       = export.ReportOf
+	accountClosing = export.AccountClosing
+	programSums    = export.ProgramSums
+)
 
 func periodsStatus(ctx context.Context, args []string) error {
 	c := newCLI("periods status", "periods status FUND MONTH [--output json|table]", periodsAbout, 2, 2)

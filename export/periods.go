@@ -1,4 +1,4 @@
-package main
+package export
 
 // The monthly reports of CONTRACT.md section 11 as CSV or XLSX (export
 // period, export city): the form a district's officers send upward, and
@@ -25,7 +25,10 @@ func moneyCell(s string) any {
 	return money(d)
 }
 
-func exportPeriod(ctx context.Context, s *postgres.Store, w io.Writer, format, fund, month string) error {
+// Period writes fund's period report of month (YYYY-MM): its header, its
+// accounts, programs, contributions, allocations and adjustments, one
+// block after another.
+func Period(ctx context.Context, s *postgres.Store, w io.Writer, format, fund, month string) error {
 	body, err := s.PeriodReport(ctx, fund, month)
 	if err != nil {
 		return err
@@ -44,8 +47,10 @@ func exportPeriod(ctx context.Context, s *postgres.Store, w io.Writer, format, f
 	return sh.close()
 }
 
-func exportCity(ctx context.Context, s *postgres.Store, w io.Writer, format, month string) error {
-	v, err := s.CityPeriod(ctx, month, allFunds)
+// City writes the city-wide view of month over the funds sees admits (the
+// CLI: every fund; the console: the token's funds, as GET /v1/periods/{period}).
+func City(ctx context.Context, s *postgres.Store, w io.Writer, format, month string, sees func(fundID string) bool) error {
+	v, err := s.CityPeriod(ctx, month, sees)
 	if err != nil {
 		return err
 	}
@@ -53,6 +58,24 @@ func exportCity(ctx context.Context, s *postgres.Store, w io.Writer, format, mon
 	if err != nil {
 		return err
 	}
+	if err := citySheet(sh, v); err != nil {
+		return err
+	}
+	return sh.close()
+}
+
+// PeriodReportCSV writes a parsed period report as the CSV of Period.
+func PeriodReportCSV(w io.Writer, r *ledger.PeriodReport) error {
+	sh, _ := newSheet(w, CSV, "", make([]float64, 7))
+	if err := reportSheet(sh, r); err != nil {
+		return err
+	}
+	return sh.close()
+}
+
+// CityCSV writes a city-wide view as the CSV of City.
+func CityCSV(w io.Writer, v *ledger.CityPeriod) error {
+	sh, _ := newSheet(w, CSV, "", make([]float64, 7))
 	if err := citySheet(sh, v); err != nil {
 		return err
 	}
@@ -181,15 +204,15 @@ func citySheet(sh sheet, v *ledger.CityPeriod) error {
 		return err
 	}
 	for _, c := range v.Closed {
-		r := reportOf(c)
+		r := ReportOf(c)
 		if r == nil {
 			if err := sh.row(c.FundID, "closed, no report of its own"); err != nil {
 				return err
 			}
 			continue
 		}
-		approved, paid := programSums(r)
-		if err := sh.row(c.FundID, "closed", moneyCell(accountClosing(r.Accounts, ledger.AccountCash)), moneyCell(approved), moneyCell(paid),
+		approved, paid := ProgramSums(r)
+		if err := sh.row(c.FundID, "closed", moneyCell(AccountClosing(r.Accounts, ledger.AccountCash)), moneyCell(approved), moneyCell(paid),
 			int64(len(r.Adjustments)), r.AsOfJournalSeq); err != nil {
 			return err
 		}
@@ -209,4 +232,35 @@ func citySheet(sh sheet, v *ledger.CityPeriod) error {
 	return moneyBlock(sh, t.Contributions,
 		[]any{"allocations gross", "in", moneyCell(t.Allocations.Gross.In), "out", moneyCell(t.Allocations.Gross.Out)},
 		[]any{"allocations net", "in", moneyCell(t.Allocations.Net.In), "out", moneyCell(t.Allocations.Net.Out)})
+}
+
+// ReportOf parses a city view entry's report; nil for none.
+func ReportOf(c ledger.CityClosed) *ledger.PeriodReport {
+	if len(c.Report) == 0 || string(c.Report) == "null" {
+		return nil
+	}
+	r, err := ledger.ParsePeriodReport(c.Report)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// AccountClosing is account's closing balance in list, 0.00 when absent.
+func AccountClosing(list []ledger.PeriodAccount, account string) string {
+	for _, a := range list {
+		if a.Account == account {
+			return a.Closing
+		}
+	}
+	return "0.00"
+}
+
+// ProgramSums are a report's approved and paid amounts over its programs.
+func ProgramSums(r *ledger.PeriodReport) (approved, paid string) {
+	var a, p decimal.Decimal
+	for _, x := range r.Programs {
+		a, p = a.Add(decimal.RequireFromString(x.Approved)), p.Add(decimal.RequireFromString(x.Paid))
+	}
+	return ledger.Money(a), ledger.Money(p)
 }
