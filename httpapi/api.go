@@ -160,16 +160,33 @@ func (a *API) snapshots(w http.ResponseWriter, r *http.Request) {
 // body exactly as it was published, so a consumer can check the signature
 // on what it received here as on what came over JetStream.
 func (a *API) snapshot(w http.ResponseWriter, r *http.Request) {
-	var seq int64
-	if s := r.PathValue("seq"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			a.badParam(w, r, fmt.Errorf("snapshot sequence %q is not a positive integer", s))
-			return
-		}
-		seq = n
+	seq, ok := a.seqParam(w, r, "snapshot")
+	if !ok {
+		return
 	}
 	body, err := a.Store.Snapshot(r.Context(), r.PathValue("fund_id"), seq)
+	a.writePublished(w, r, body, err)
+}
+
+// seqParam reads the {seq} of .../latest (absent: 0) and .../{seq} (a
+// positive integer; otherwise 400, and false).
+func (a *API) seqParam(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
+	s := r.PathValue("seq")
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		a.badParam(w, r, fmt.Errorf("%s sequence %q is not a positive integer", what, s))
+		return 0, false
+	}
+	return n, true
+}
+
+// writePublished serves a signed document (snapshot, reconciliation,
+// period report) byte for byte as it was published, so its signature
+// checks against what the API returns; or the read's error.
+func (a *API) writePublished(w http.ResponseWriter, r *http.Request, body []byte, err error) {
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/fundledger/fundledger/events"
 	"github.com/fundledger/fundledger/ledger/postgres"
@@ -47,14 +46,7 @@ func (a *API) fundPeriod(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := a.Store.PeriodReport(r.Context(), r.PathValue("fund_id"), p)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	a.writePublished(w, r, body, err)
 }
 
 // cityPeriod serves GET /v1/periods/{period}: the city-wide view of one

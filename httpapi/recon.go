@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 )
 
 // The bank reconciliation's endpoints (CONTRACT.md sections 7 and 10).
@@ -28,24 +26,12 @@ func (a *API) reconciliations(w http.ResponseWriter, r *http.Request) {
 // .../reconciliations/{seq} with the body exactly as it was published, so
 // its signature checks against what the API returns.
 func (a *API) reconciliation(w http.ResponseWriter, r *http.Request) {
-	var seq int64
-	if s := r.PathValue("seq"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			a.badParam(w, r, fmt.Errorf("reconciliation sequence %q is not a positive integer", s))
-			return
-		}
-		seq = n
-	}
-	body, err := a.Store.Reconciliation(r.Context(), r.PathValue("fund_id"), seq)
-	if err != nil {
-		a.fail(w, r, err)
+	seq, ok := a.seqParam(w, r, "reconciliation")
+	if !ok {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	body, err := a.Store.Reconciliation(r.Context(), r.PathValue("fund_id"), seq)
+	a.writePublished(w, r, body, err)
 }
 
 // bankStatements lists a fund's bank statements in period_start order.

@@ -644,6 +644,14 @@ func (s *Store) RejectionsFiltered(ctx context.Context, f RejectionFilter, after
 // was published on ledger.<fund>.snapshot, byte for byte, so its
 // signature can be checked against what the API returns.
 func (s *Store) Snapshot(ctx context.Context, fundID string, seq int64) ([]byte, error) {
+	return s.publishedBySeq(ctx, "snapshots", "snapshot_seq", "snapshot", fundID, seq)
+}
+
+// publishedBySeq reads the published bytes of a fund's signed document
+// numbered seq in column seqCol of table (0: the latest): ErrNotFound when
+// the fund does not exist or has no such document. table and seqCol are
+// the caller's constants, never input.
+func (s *Store) publishedBySeq(ctx context.Context, table, seqCol, what, fundID string, seq int64) ([]byte, error) {
 	var body []byte
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		if _, err := loadHead(ctx, tx, fundID); err != nil {
@@ -651,18 +659,18 @@ func (s *Store) Snapshot(ctx context.Context, fundID string, seq int64) ([]byte,
 		}
 		var err error
 		if seq == 0 {
-			err = tx.QueryRow(ctx, `SELECT published FROM snapshots WHERE fund_id = $1 ORDER BY snapshot_seq DESC LIMIT 1`, fundID).Scan(&body)
+			err = tx.QueryRow(ctx, `SELECT published FROM `+table+` WHERE fund_id = $1 ORDER BY `+seqCol+` DESC LIMIT 1`, fundID).Scan(&body)
 		} else {
-			err = tx.QueryRow(ctx, `SELECT published FROM snapshots WHERE fund_id = $1 AND snapshot_seq = $2`, fundID, seq).Scan(&body)
+			err = tx.QueryRow(ctx, `SELECT published FROM `+table+` WHERE fund_id = $1 AND `+seqCol+` = $2`, fundID, seq).Scan(&body)
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			if seq == 0 {
-				return notFound("fund %q has no snapshot yet", fundID)
+				return notFound("fund %q has no %s yet", fundID, what)
 			}
-			return notFound("fund %q has no snapshot %d", fundID, seq)
+			return notFound("fund %q has no %s %d", fundID, what, seq)
 		}
 		if err != nil {
-			return fmt.Errorf("read snapshot: %w", err)
+			return fmt.Errorf("read %s: %w", what, err)
 		}
 		return nil
 	})

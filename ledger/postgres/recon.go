@@ -213,29 +213,7 @@ func (u *writer) writeRecon(ledger.Changes) error {
 // it was published on ledger.<fund>.reconciliation, so its signature can
 // be checked against what the API returns.
 func (s *Store) Reconciliation(ctx context.Context, fundID string, seq int64) ([]byte, error) {
-	var body []byte
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		if _, err := loadHead(ctx, tx, fundID); err != nil {
-			return err
-		}
-		var err error
-		if seq == 0 {
-			err = tx.QueryRow(ctx, `SELECT published FROM reconciliations WHERE fund_id = $1 ORDER BY recon_seq DESC LIMIT 1`, fundID).Scan(&body)
-		} else {
-			err = tx.QueryRow(ctx, `SELECT published FROM reconciliations WHERE fund_id = $1 AND recon_seq = $2`, fundID, seq).Scan(&body)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			if seq == 0 {
-				return notFound("fund %q has no reconciliation yet", fundID)
-			}
-			return notFound("fund %q has no reconciliation %d", fundID, seq)
-		}
-		if err != nil {
-			return fmt.Errorf("read reconciliation: %w", err)
-		}
-		return nil
-	})
-	return body, err
+	return s.publishedBySeq(ctx, "reconciliations", "recon_seq", "reconciliation", fundID, seq)
 }
 
 // ReconciliationInfo is one report in a fund's list of reconciliations.
