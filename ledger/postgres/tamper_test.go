@@ -15,7 +15,6 @@ import (
 	"github.com/fundledger/fundledger/ledger/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/shopspring/decimal"
 )
 
 // TestJournalRefusesChange: the journal and its postings cannot be
@@ -122,52 +121,12 @@ func hasProblem(rep ledger.VerifyReport, seq int64, kind string) bool {
 	return false
 }
 
-// rehash recomputes prev_hash and hash of every district transaction from
-// seq from on, and the fund's head, as someone who knows the hashing (it
-// is published) would after changing a transaction.
+// rehash is rehashFund for the district fund: it recomputes prev_hash and
+// hash of its transactions from seq from on, and the fund's head, as
+// someone who knows the hashing (it is published) would after changing a
+// transaction.
 func rehash(t *testing.T, l *testenv.Ledger, from int64) []string {
-	t.Helper()
-	ctx := context.Background()
-	rows, err := l.DB.Query(ctx, `
-		SELECT j.seq, j.event_id, j.type, j.source, j.recorded_at, j.refs, j.prev_hash, j.hash,
-		       (SELECT json_agg(json_build_object('account', account, 'side', side, 'amount', amount::text) ORDER BY line)
-		          FROM postings p WHERE p.fund_id = j.fund_id AND p.seq = j.seq)
-		  FROM journal j WHERE fund_id = $1 ORDER BY seq`, districtFund)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txns []*ledger.Txn
-	for rows.Next() {
-		tx := &ledger.Txn{FundID: districtFund}
-		var refs map[string]string
-		var posts []struct{ Account, Side, Amount string }
-		if err := rows.Scan(&tx.Seq, &tx.EventID, &tx.Type, &tx.Source, &tx.Time, &refs, &tx.PrevHash, &tx.Hash, &posts); err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range refs {
-			tx.Refs = append(tx.Refs, ledger.Ref{Key: k, Value: v})
-		}
-		ledger.SortRefs(tx.Refs)
-		for _, p := range posts {
-			tx.Postings = append(tx.Postings, ledger.Posting{Account: p.Account, Side: ledger.Side(p.Side), Amount: decimal.RequireFromString(p.Amount)})
-		}
-		txns = append(txns, tx)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	var stmts []string
-	prev := ledger.GenesisHash
-	for _, tx := range txns {
-		if tx.Seq >= from {
-			tx.PrevHash = prev
-			tx.Hash = ledger.HashTxn(tx)
-			stmts = append(stmts, "UPDATE journal SET prev_hash = "+byteaLit(tx.PrevHash)+", hash = "+byteaLit(tx.Hash)+
-				" WHERE fund_id = 'jiangjin-care' AND seq = "+decimal.NewFromInt(tx.Seq).String())
-		}
-		prev = tx.Hash
-	}
-	return append(stmts, "UPDATE funds SET head_hash = "+byteaLit(prev)+" WHERE fund_id = 'jiangjin-care'")
+	return rehashFund(t, l, districtFund, from)
 }
 
 func byteaLit(b []byte) string { return `'\x` + strings.ToLower(hexString(b)) + `'::bytea` }
