@@ -313,13 +313,19 @@ type snapshotCheck struct {
 // signing input (docs/audit.md) with the key its key_id names among the
 // ledger's signing keys, as an auditor would with /v1/keys.
 func (c *Console) checkSnapshot(ctx context.Context, body []byte) (*snapshotCheck, error) {
-	var s ledger.Snapshot
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, fmt.Errorf("stored snapshot does not decode: %w", err)
-	}
 	keys, err := c.store.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
+	}
+	return checkSnapshotWith(body, keys)
+}
+
+// checkSnapshotWith is checkSnapshot with the signing keys already read
+// (a page of snapshots reads them once).
+func checkSnapshotWith(body []byte, keys map[string]ed25519.PublicKey) (*snapshotCheck, error) {
+	var s ledger.Snapshot
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("stored snapshot does not decode: %w", err)
 	}
 	out := &snapshotCheck{Snapshot: s}
 	sig, derr := base64.StdEncoding.DecodeString(s.Signature)
@@ -597,13 +603,22 @@ func (c *Console) Snapshots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := snapshotsData{Fund: f}
-	for _, s := range sp.Snapshots {
-		body, err := c.store.Snapshot(r.Context(), id, s.SnapshotSeq)
-		if err != nil {
-			c.fail(w, r, err)
+	bodies, err := c.store.SnapshotBodies(r.Context(), id, after, len(sp.Snapshots))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	keys, err := c.store.SigningKeys(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for i, s := range sp.Snapshots {
+		if i >= len(bodies) {
+			c.fail(w, r, fmt.Errorf("snapshot %d of fund %q has no published body", s.SnapshotSeq, id))
 			return
 		}
-		chk, err := c.checkSnapshot(r.Context(), body)
+		chk, err := checkSnapshotWith(bodies[i], keys)
 		if err != nil {
 			c.fail(w, r, err)
 			return

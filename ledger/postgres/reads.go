@@ -647,6 +647,25 @@ func (s *Store) Snapshot(ctx context.Context, fundID string, seq int64) ([]byte,
 	return s.publishedBySeq(ctx, "snapshots", "snapshot_seq", "snapshot", fundID, seq)
 }
 
+// SnapshotBodies returns the published bytes of the fund's snapshots after
+// snapshot_seq after, oldest first, at most limit: the bodies of the page
+// Snapshots(ctx, fundID, after, limit) lists, in one read.
+func (s *Store) SnapshotBodies(ctx context.Context, fundID string, after int64, limit int) ([][]byte, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT published FROM snapshots WHERE fund_id = $1 AND snapshot_seq > $2
+		ORDER BY snapshot_seq LIMIT $3`, fundID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshots: %w", err)
+	}
+	bodies, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("read snapshots: %w", err)
+	}
+	return bodies, nil
+}
+
 // publishedBySeq reads the published bytes of a fund's signed document
 // numbered seq in column seqCol of table (0: the latest): ErrNotFound when
 // the fund does not exist or has no such document. table and seqCol are
